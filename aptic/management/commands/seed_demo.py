@@ -1,0 +1,15 @@
+from django.core.management.base import BaseCommand
+
+from orgs.demo import seed_organisations
+
+
+class Command(BaseCommand):
+    help = "Load the demo data (idempotent) and print every demo login."
+
+    def handle(self, *args, **options):
+        logins = seed_organisations()
+        self.stdout.write(self.style.SUCCESS("Demo data ready. Logins (e-mail / password):"))
+        width = max(len(email) for email, *_ in logins)
+        for email, password, organisation, role in logins:
+            self.stdout.write(f"  {email:<{width}}  {password}  {organisation} ({role})")
+        self.stdout.write("Open http://127.0.0.1:8000/ and sign in with any of them.")

@@ -1,0 +1,33 @@
+"""URL map: every app's pages and API routes, the API schema and docs."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from django.views.i18n import set_language
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from . import views
+
+api_v1 = [
+    path("", include("orgs.api_urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("", include("orgs.urls")),
+    path("langue/", set_language, name="set_language"),
+    path("api/v1/", include(api_v1)),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "aptic.views.bad_request"
+handler403 = "aptic.views.permission_denied"
+handler404 = "aptic.views.page_not_found"
+handler500 = "aptic.views.server_error"
+
+if settings.DEBUG:
+    from django.conf.urls.static import static
+
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -1,0 +1,104 @@
+"""Shared fixtures: organisations of each role, members, signed-in clients, API clients."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from aptic.celery import app as celery_app
+from orgs.audit import Actor
+from orgs.models import MemberRole
+from orgs.services import api_token_create
+from tests.factories import MembershipFactory, OrganisationFactory
+
+
+def pytest_collection_modifyitems(config, items):
+    """PostgreSQL-only tests skip, with the reason, on another database."""
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        return
+    skip = pytest.mark.skip(
+        reason="needs PostgreSQL (set DATABASE_URL or start PostgreSQL on 127.0.0.1:5432)"
+    )
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _tasks_run_in_process():
+    # Tests run tasks in-process unless a test starts a real worker itself.
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def on_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _member(role_flags: dict, member_role: str = MemberRole.ADMIN, **org):
+    flags = {"is_funder": False, "is_distributor": False, "is_provider": False}
+    organisation = OrganisationFactory(**{**flags, **role_flags}, **org)
+    return MembershipFactory(organisation=organisation, role=member_role)
+
+
+@pytest.fixture
+def operator_admin(db):
+    return _member({"is_operator": True}, name="Médias-Cité")
+
+
+@pytest.fixture
+def funder_admin(db):
+    return _member({"is_funder": True})
+
+
+@pytest.fixture
+def distributor_admin(db):
+    return _member({"is_distributor": True})
+
+
+@pytest.fixture
+def provider_admin(db):
+    return _member({"is_provider": True})
+
+
+@pytest.fixture
+def client_for():
+    """A Django test client signed in as the given membership, acting for it."""
+    from django.test import Client
+
+    def make(membership):
+        client = Client()
+        client.force_login(membership.user)
+        session = client.session
+        session["membership_id"] = membership.pk
+        session.save()
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api_for():
+    """An API client authenticated by a fresh token bound to the given membership."""
+
+    def make(membership):
+        _token, key = api_token_create(actor=Actor.system(), membership=membership, name="test")
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        return client
+
+    return make

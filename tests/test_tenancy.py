@@ -1,0 +1,120 @@
+"""Tenancy fails closed: every route that takes an object id answers 404 to another organisation.
+
+The walk lists every URL pattern of the project. A pattern with parameters must either have an
+entry in ``OWNED_OBJECTS`` (how to create an object that belongs to another organisation) or in
+``NOT_OBJECT_ROUTES`` with the reason it takes no object id. A new route in neither fails the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from orgs.audit import Actor
+from orgs.models import Invitation, MemberRole
+from orgs.services import api_token_create, invitation_create
+from tests.factories import MembershipFactory, OrganisationFactory
+
+pytestmark = pytest.mark.django_db
+
+# Routes with parameters that are not object ids, and why they are safe.
+NOT_OBJECT_ROUTES = {
+    "invitation_accept": "public link: the secret token is the authorisation",
+    "password_reset_confirm": "public link: Django's signed reset token",
+}
+# Namespaces outside the walk.
+EXCLUDED_NAMESPACES = {"admin": "Django admin: staff accounts only, read-only models"}
+
+
+def _walk(resolver: URLResolver, prefix: str = "", namespace: str | None = None):
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            ns = entry.namespace or namespace
+            yield from _walk(entry, prefix + str(entry.pattern), ns)
+        elif isinstance(entry, URLPattern):
+            yield namespace, entry.name, prefix + str(entry.pattern), entry.pattern.converters
+
+
+def routes_with_parameters() -> list[tuple[str, str]]:
+    found = []
+    for namespace, name, route, converters in _walk(get_resolver()):
+        if namespace in EXCLUDED_NAMESPACES or not converters:
+            continue
+        full = f"{namespace}:{name}" if namespace else name
+        found.append((full, route))
+    return found
+
+
+def _other_member(owner):
+    return MembershipFactory(organisation=owner.organisation, role=MemberRole.AGENT)
+
+
+def _invitation(owner):
+    invitation_create(
+        actor=Actor(user=owner.user, membership=owner), email="new@example.org", role="agent"
+    )
+    return Invitation.objects.get(organisation=owner.organisation, email="new@example.org")
+
+
+def _token(owner):
+    return api_token_create(actor=Actor.system(), membership=owner, name="scanner")[0]
+
+
+# Route name → function(owner membership) → URL kwargs of an object the owner's organisation holds.
+OWNED_OBJECTS: dict[str, Callable] = {
+    "organisation_detail": lambda owner: {"pk": owner.organisation.pk},
+    "member_edit": lambda owner: {"pk": _other_member(owner).pk},
+    "member_remove": lambda owner: {"pk": _other_member(owner).pk},
+    "invitation_revoke": lambda owner: {"pk": _invitation(owner).pk},
+    "token_revoke": lambda owner: {"pk": _token(owner).pk},
+}
+
+
+def test_every_route_with_parameters_is_walked_or_explained():
+    missing = [
+        (name, route)
+        for name, route in routes_with_parameters()
+        if name not in OWNED_OBJECTS and name not in NOT_OBJECT_ROUTES
+    ]
+    assert not missing, (
+        "Add these routes to OWNED_OBJECTS in tests/test_tenancy.py (or to NOT_OBJECT_ROUTES "
+        f"with the reason they take no object id): {missing}"
+    )
+
+
+def _all_roles_admin():
+    """A member of another organisation holding every role except operator, as admin."""
+    organisation = OrganisationFactory(is_funder=True, is_distributor=True, is_provider=True)
+    return MembershipFactory(organisation=organisation, role=MemberRole.ADMIN)
+
+
+@pytest.mark.parametrize("route_name", sorted(OWNED_OBJECTS))
+def test_another_organisations_object_answers_404(route_name, client_for, api_for):
+    owner = MembershipFactory(
+        organisation=OrganisationFactory(is_funder=True, is_distributor=True, is_provider=True)
+    )
+    kwargs = OWNED_OBJECTS[route_name](owner)
+    url = reverse(route_name, kwargs=kwargs)
+    outsider = _all_roles_admin()
+    client = api_for(outsider) if url.startswith("/api/") else client_for(outsider)
+
+    get = client.get(url)
+    post = client.post(url, {})
+    assert get.status_code in (404, 405), (url, get.status_code)
+    assert post.status_code in (404, 405), (url, post.status_code)
+    assert 404 in (get.status_code, post.status_code), url
+
+    # The owner reaches the same URL (the 404 above is tenancy, not a broken route).
+    owner_client = api_for(owner) if url.startswith("/api/") else client_for(owner)
+    assert owner_client.get(url).status_code in (200, 302, 405)
+
+
+def test_operators_reach_any_organisation_but_others_only_their_own(
+    client_for, operator_admin, funder_admin, provider_admin
+):
+    url = reverse("organisation_detail", args=[provider_admin.organisation.pk])
+    assert client_for(operator_admin).get(url).status_code == 200
+    assert client_for(funder_admin).get(url).status_code == 404
+    assert client_for(provider_admin).get(url).status_code == 200
