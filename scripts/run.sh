@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 export DEBUG="${DEBUG:-1}"
 PY=.venv/bin/python
 
+$PY scripts/create_database.py
 $PY manage.py migrate --noinput
 $PY manage.py seed_demo
 
