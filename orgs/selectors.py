@@ -102,3 +102,13 @@ def audit_event_list(
     if date_to:
         events = events.filter(created_at__lte=datetime.combine(date_to, time.max, tzinfo=tz))
     return events.order_by("-created_at", "-id")
+
+
+def organisation_admin_emails(*, organisation: Organisation) -> list[str]:
+    """Where an organisation's notifications go: its active admins."""
+    return list(
+        Membership.objects.active()
+        .filter(organisation=organisation, role="admin", user__is_active=True)
+        .order_by("user__email")
+        .values_list("user__email", flat=True)
+    )

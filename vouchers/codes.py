@@ -1,0 +1,95 @@
+"""Cheque codes: 12 random Crockford base32 symbols (60 bits) plus one check symbol.
+
+The check symbol comes from the Damm algorithm over the quasigroup x∗y = a·x + y in GF(32)
+(a = 2, field polynomial x⁵ + x² + 1). That quasigroup is totally anti-symmetric, so every
+single-symbol substitution and every adjacent transposition changes the result: a mistyped code
+is refused before any database look-up. The check symbol uses the same 32 symbols, so codes
+never contain Crockford's awkward extra check characters.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+BODY_LENGTH = 12
+CODE_LENGTH = BODY_LENGTH + 1
+_VALUE = {symbol: index for index, symbol in enumerate(ALPHABET)}
+# Crockford's reading rules: O is zero; I and L are one. Case does not matter.
+_ALIASES = str.maketrans({"O": "0", "I": "1", "L": "1"})
+_SEPARATORS = re.compile(r"[\s\-_.]+")
+_POLYNOMIAL = 0b100101  # x^5 + x^2 + 1, irreducible over GF(2)
+_A = 2
+
+
+def _gf32_multiply(x: int, y: int) -> int:
+    product = 0
+    while y:
+        if y & 1:
+            product ^= x
+        y >>= 1
+        x <<= 1
+        if x & 0b100000:
+            x ^= _POLYNOMIAL
+    return product
+
+
+_TIMES_A = [_gf32_multiply(_A, x) for x in range(32)]
+
+
+def _interim(values: list[int]) -> int:
+    state = 0
+    for value in values:
+        state = _TIMES_A[state] ^ value  # state ∗ value = a·state + value
+    return state
+
+
+def check_symbol(body: str) -> str:
+    """The symbol c with interim(body) ∗ c = 0, i.e. c = a·interim."""
+    return ALPHABET[_TIMES_A[_interim([_VALUE[s] for s in body])]]
+
+
+def is_valid(code: str) -> bool:
+    """True when ``code`` (normalised, 13 symbols) passes the check."""
+    if len(code) != CODE_LENGTH or any(s not in _VALUE for s in code):
+        return False
+    return _interim([_VALUE[s] for s in code]) == 0
+
+
+def normalise(raw: str) -> str:
+    """Upper case, no spaces or dashes, O→0 and I/L→1. A QR URL (…/c/<code>) gives its code."""
+    text = (raw or "").strip()
+    if "/c/" in text:
+        text = text.rsplit("/c/", 1)[1].split("?")[0].strip("/")
+    return _SEPARATORS.sub("", text).upper().translate(_ALIASES)
+
+
+def parse(raw: str) -> str | None:
+    """The normalised code, or None when its format or check symbol is wrong."""
+    code = normalise(raw)
+    return code if is_valid(code) else None
+
+
+def new_code() -> str:
+    bits = secrets.randbits(5 * BODY_LENGTH)
+    body = "".join(ALPHABET[(bits >> (5 * i)) & 31] for i in range(BODY_LENGTH))
+    return body + check_symbol(body)
+
+
+def new_codes(count: int) -> list[str]:
+    """``count`` distinct random codes (the database still enforces uniqueness across batches)."""
+    codes: set[str] = set()
+    while len(codes) < count:
+        codes.update(new_code() for _ in range(count - len(codes)))
+    return list(codes)
+
+
+def display(code: str) -> str:
+    """Printed form: ABCD-EFGH-JKMN-P."""
+    return "-".join((code[0:4], code[4:8], code[8:12], code[12:]))
+
+
+def mask(code: str) -> str:
+    """For statements and logs: only the last five symbols stay readable."""
+    return "XXXX-XXXX-" + display(code)[-6:]

@@ -1,0 +1,412 @@
+"""Programmes, orders, booklets and cheques: data and the invariants the database enforces."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from orgs.models import Organisation
+
+if TYPE_CHECKING:
+    from orgs.models import Membership
+
+BOOKLET_SIZES = (5, 10)
+
+
+class ServiceCategory(models.Model):
+    """An entry of the operator-managed catalogue of training services."""
+
+    name = models.CharField(_("nom"), max_length=150, unique=True)
+    slug = models.SlugField(_("identifiant"), max_length=80, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    is_active = models.BooleanField(_("proposé"), default=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("catégorie de service")
+        verbose_name_plural = _("catalogue des services")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ValidityKind(models.TextChoices):
+    FIXED_DATE = "fixed_date", _("Date de fin fixe")
+    MONTHS_FROM_HANDOVER = "months", _("Nombre de mois après la remise")
+
+
+class UnusedValuePolicy(models.TextChoices):
+    CREDIT_NOTE = "credit_note", _("Avoir au commanditaire")
+    REFUND = "refund", _("Remboursement au commanditaire")
+    CARRY_OVER = "carry_over", _("Report sur le programme suivant")
+
+
+class ProgrammeQuerySet(models.QuerySet["Programme"]):
+    def visible_to(self, membership: Membership) -> ProgrammeQuerySet:
+        organisation = membership.organisation
+        if organisation.is_operator:
+            return self.all()
+        if organisation.is_funder:
+            return self.filter(funder=organisation)
+        return self.none()
+
+
+class Programme(models.Model):
+    """A funder's scheme, e.g. « Chèque APTIC Gironde 2027 »."""
+
+    name = models.CharField(_("nom"), max_length=200)
+    funder = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="programmes",
+        verbose_name=_("commanditaire"),
+    )
+    cheque_value_cents = models.PositiveIntegerField(_("valeur d'un chèque (centimes)"), default=1000)
+    offers_booklet_of_5 = models.BooleanField(_("chéquiers de 5 chèques"), default=True)
+    offers_booklet_of_10 = models.BooleanField(_("chéquiers de 10 chèques"), default=True)
+    validity_kind = models.CharField(
+        _("validité"), max_length=12, choices=ValidityKind.choices, default=ValidityKind.FIXED_DATE
+    )
+    valid_until = models.DateField(_("date de fin"), null=True, blank=True)
+    tolerance_days = models.PositiveIntegerField(_("tolérance après la fin (jours)"), default=0)
+    validity_months = models.PositiveIntegerField(_("mois de validité"), null=True, blank=True)
+    categories = models.ManyToManyField(
+        ServiceCategory, related_name="programmes", verbose_name=_("services éligibles")
+    )
+    departements = models.JSONField(
+        _("territoire (départements)"), default=list, blank=True,
+        help_text=_("Vide : tout le territoire."),
+    )
+    fee_rate_bp = models.PositiveIntegerField(
+        _("frais de gestion (points de base)"), default=400,
+        help_text=_("400 = 4 %"),
+    )
+    unused_value_policy = models.CharField(
+        _("valeur non utilisée"), max_length=12, choices=UnusedValuePolicy.choices,
+        default=UnusedValuePolicy.CREDIT_NOTE,
+    )
+    max_booklets_per_beneficiary = models.PositiveIntegerField(
+        _("chéquiers par bénéficiaire et par période"), default=1
+    )
+    limit_period_days = models.PositiveIntegerField(_("période de la limite (jours)"), default=365)
+    max_booklets_per_order = models.PositiveIntegerField(
+        _("chéquiers par commande au plus"), default=10000
+    )
+    is_active = models.BooleanField(_("ouvert aux commandes"), default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ProgrammeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "name"]
+        verbose_name = _("programme")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(offers_booklet_of_5=True) | Q(offers_booklet_of_10=True),
+                name="programme_offers_a_size",
+            ),
+            models.CheckConstraint(
+                condition=Q(cheque_value_cents__gt=0), name="programme_value_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(fee_rate_bp__lte=10000), name="programme_fee_rate_at_most_100pc"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(validity_kind=ValidityKind.FIXED_DATE, valid_until__isnull=False)
+                    | Q(validity_kind=ValidityKind.MONTHS_FROM_HANDOVER, validity_months__gt=0)
+                ),
+                name="programme_validity_complete",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def booklet_sizes(self) -> list[int]:
+        return [size for size in BOOKLET_SIZES if getattr(self, f"offers_booklet_of_{size}")]
+
+    @property
+    def last_valid_day(self):
+        """For a fixed end date: the end date plus the tolerance. None for month-based validity."""
+        if self.validity_kind != ValidityKind.FIXED_DATE or self.valid_until is None:
+            return None
+        return self.valid_until + timedelta(days=self.tolerance_days)
+
+
+class OrderStatus(models.TextChoices):
+    DRAFT = "draft", _("Brouillon")
+    SUBMITTED = "submitted", _("Envoyée")
+    APPROVED = "approved", _("Validée")
+    ISSUED = "issued", _("Chéquiers émis")
+    PRINTED = "printed", _("Prête à imprimer")
+    CANCELLED = "cancelled", _("Annulée")
+    REJECTED = "rejected", _("Refusée")
+
+
+# The allowed transitions, written once. Services change status with a compare-and-set on these.
+ORDER_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    OrderStatus.DRAFT: (OrderStatus.SUBMITTED, OrderStatus.CANCELLED),
+    OrderStatus.SUBMITTED: (OrderStatus.APPROVED, OrderStatus.REJECTED, OrderStatus.CANCELLED),
+    OrderStatus.APPROVED: (OrderStatus.ISSUED,),
+    OrderStatus.ISSUED: (OrderStatus.PRINTED,),
+    OrderStatus.PRINTED: (),
+    OrderStatus.CANCELLED: (),
+    OrderStatus.REJECTED: (),
+}
+
+
+class OrderQuerySet(models.QuerySet["Order"]):
+    def visible_to(self, membership: Membership) -> OrderQuerySet:
+        organisation = membership.organisation
+        if organisation.is_operator:
+            return self.all()
+        if organisation.is_funder:
+            return self.filter(funder=organisation)
+        return self.none()
+
+
+class Order(models.Model):
+    reference = models.CharField(_("référence"), max_length=20, unique=True)
+    funder = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="orders",
+        verbose_name=_("commanditaire"),
+    )
+    programme = models.ForeignKey(
+        Programme, on_delete=models.PROTECT, related_name="orders", verbose_name=_("programme")
+    )
+    status = models.CharField(
+        _("état"), max_length=12, choices=OrderStatus.choices, default=OrderStatus.DRAFT
+    )
+    purchase_order_number = models.CharField(_("numéro de bon de commande"), max_length=60, blank=True)
+    print_text = models.CharField(_("texte imprimé sur les chéquiers"), max_length=200, blank=True)
+    logo = models.ImageField(_("logo"), upload_to="logos/%Y/", blank=True)
+    face_value_cents = models.PositiveBigIntegerField(_("valeur faciale"), default=0)
+    fee_cents = models.PositiveBigIntegerField(_("frais de gestion"), default=0)
+    total_cents = models.PositiveBigIntegerField(_("total"), default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    payment_reference = models.CharField(_("référence du paiement"), max_length=100, blank=True)
+    payment_received_on = models.DateField(_("paiement reçu le"), null=True, blank=True)
+    rejected_at = models.DateTimeField(null=True, blank=True)
+    rejection_reason = models.TextField(_("motif du refus"), blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    printed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OrderQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("commande")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=OrderStatus.values), name="order_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(total_cents=models.F("face_value_cents") + models.F("fee_cents")),
+                name="order_total_is_face_value_plus_fee",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def booklet_count(self) -> int:
+        return sum(line.quantity for line in self.lines.all())
+
+    @property
+    def cheque_count(self) -> int:
+        return sum(line.quantity * line.booklet_size for line in self.lines.all())
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    booklet_size = models.PositiveSmallIntegerField(_("chèques par chéquier"))
+    quantity = models.PositiveIntegerField(_("nombre de chéquiers"))
+
+    class Meta:
+        ordering = ["booklet_size"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "booklet_size"], name="one_line_per_size"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="line_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(booklet_size__in=BOOKLET_SIZES), name="line_size_offered"
+            ),
+        ]
+
+
+class YearlyCounter(models.Model):
+    """Gap-free numbering per year (order references, booklet numbers), taken under a row lock."""
+
+    name = models.CharField(max_length=30)
+    year = models.PositiveIntegerField()
+    value = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name", "year"], name="one_counter_per_name_and_year")
+        ]
+
+
+class BookletStatus(models.TextChoices):
+    IN_STOCK = "in_stock", _("En stock")
+    ALLOCATED = "allocated", _("Confié à une structure relais")
+    ASSIGNED = "assigned", _("Remis à un bénéficiaire")
+    BLOCKED = "blocked", _("Bloqué")
+
+
+class BookletQuerySet(models.QuerySet["Booklet"]):
+    def visible_to(self, membership: Membership) -> BookletQuerySet:
+        organisation = membership.organisation
+        if organisation.is_operator:
+            return self.all()
+        return self.filter(Q(funder=organisation) | Q(holder=organisation))
+
+
+class Booklet(models.Model):
+    number = models.CharField(_("numéro"), max_length=20, unique=True)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="booklets")
+    programme = models.ForeignKey(Programme, on_delete=models.PROTECT, related_name="booklets")
+    funder = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    holder = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="held_booklets", null=True, blank=True
+    )
+    size = models.PositiveSmallIntegerField(_("chèques"))
+    status = models.CharField(
+        _("état"), max_length=12, choices=BookletStatus.choices, default=BookletStatus.IN_STOCK
+    )
+    print_position = models.PositiveIntegerField(help_text="order of the booklet in the print run")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = BookletQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["number"]
+        verbose_name = _("chéquier")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=BookletStatus.values), name="booklet_status_valid"
+            ),
+            models.CheckConstraint(condition=Q(size__in=BOOKLET_SIZES), name="booklet_size_valid"),
+            models.UniqueConstraint(
+                fields=["order", "print_position"], name="one_booklet_per_print_position"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def value_cents(self) -> int:
+        return self.size * self.programme.cheque_value_cents
+
+
+class ChequeStatus(models.TextChoices):
+    ACTIVE = "active", _("Valide")
+    REDEEMED = "redeemed", _("Encaissé")
+    BLOCKED = "blocked", _("Bloqué")
+    EXPIRED = "expired", _("Expiré")
+    VOIDED = "voided", _("Annulé")
+
+
+class ChequeQuerySet(models.QuerySet["Cheque"]):
+    def visible_to(self, membership: Membership) -> ChequeQuerySet:
+        organisation = membership.organisation
+        if organisation.is_operator:
+            return self.all()
+        return self.filter(Q(booklet__funder=organisation) | Q(booklet__holder=organisation))
+
+
+class Cheque(models.Model):
+    booklet = models.ForeignKey(Booklet, on_delete=models.PROTECT, related_name="cheques")
+    position = models.PositiveSmallIntegerField(_("position"))
+    code = models.CharField(_("code"), max_length=13, unique=True)
+    value_cents = models.PositiveIntegerField(_("valeur"))
+    expires_on = models.DateField(_("valable jusqu'au"), null=True, blank=True)
+    status = models.CharField(
+        _("état"), max_length=10, choices=ChequeStatus.choices, default=ChequeStatus.ACTIVE
+    )
+
+    objects = ChequeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["booklet_id", "position"]
+        verbose_name = _("chèque")
+        constraints = [
+            models.UniqueConstraint(fields=["booklet", "position"], name="one_cheque_per_position"),
+            models.CheckConstraint(
+                condition=Q(status__in=ChequeStatus.values), name="cheque_status_valid"
+            ),
+            models.CheckConstraint(condition=Q(value_cents__gt=0), name="cheque_value_positive"),
+            models.CheckConstraint(
+                condition=Q(code__regex=r"^[0-9A-HJKMNP-TV-Z]{13}$"), name="cheque_code_format"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        from .codes import display
+
+        return display(self.code)
+
+
+class PrintRunStatus(models.TextChoices):
+    RUNNING = "running", _("En cours")
+    DONE = "done", _("Terminé")
+    FAILED = "failed", _("Échec")
+
+
+class PrintRun(models.Model):
+    """The print-ready files of one order, rendered in chunks by Celery tasks."""
+
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="print_run")
+    status = models.CharField(
+        max_length=10, choices=PrintRunStatus.choices, default=PrintRunStatus.RUNNING
+    )
+    chunks_total = models.PositiveIntegerField()
+    chunks_done = models.PositiveIntegerField(default=0)
+    file = models.FileField(upload_to="print/", blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(chunks_done__lte=models.F("chunks_total")), name="print_chunks_bounded"
+            ),
+        ]
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.chunks_total else round(100 * self.chunks_done / self.chunks_total)
+
+
+class PrintChunk(models.Model):
+    """One chunk of a print run: booklets [first_position, last_position] of the order."""
+
+    run = models.ForeignKey(PrintRun, on_delete=models.PROTECT, related_name="chunks")
+    index = models.PositiveIntegerField()
+    first_position = models.PositiveIntegerField()
+    last_position = models.PositiveIntegerField()
+    file = models.FileField(upload_to="print/chunks/", blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["index"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "index"], name="one_chunk_per_index"),
+        ]

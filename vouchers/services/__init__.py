@@ -1,0 +1,1 @@
+"""Every write of the vouchers app, one module per concern."""

@@ -1,0 +1,35 @@
+"""Celery tasks of the vouchers app: thin, idempotent wrappers around services (ids only)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+RETRY = {"autoretry_for": (Exception,), "retry_backoff": True, "retry_kwargs": {"max_retries": 5}}
+
+
+@shared_task(acks_late=True, **RETRY)
+def issue_order(order_id: int) -> bool:
+    from .services.issuance import order_issue
+
+    return order_issue(order_id=order_id)
+
+
+@shared_task(acks_late=True, **RETRY)
+def start_printing(order_id: int) -> None:
+    from .services.printing import print_run_start
+
+    print_run_start(order_id=order_id)
+
+
+@shared_task(acks_late=True, **RETRY)
+def print_chunk(chunk_id: int) -> None:
+    from .services.printing import print_chunk_render
+
+    print_chunk_render(chunk_id=chunk_id)
+
+
+@shared_task(acks_late=True, **RETRY)
+def finish_printing(run_id: int) -> None:
+    from .services.printing import print_run_finish
+
+    print_run_finish(run_id=run_id)
