@@ -10,6 +10,7 @@ from . import views
 
 api_v1 = [
     path("", include("orgs.api_urls")),
+    path("", include("vouchers.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
 ]
@@ -17,6 +18,7 @@ api_v1 = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("", include("orgs.urls")),
+    path("", include("vouchers.urls")),
     path("langue/", set_language, name="set_language"),
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),

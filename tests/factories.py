@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import factory
 from stdnum import luhn
 
@@ -52,3 +54,29 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     organisation = factory.SubFactory(OrganisationFactory)
     role = MemberRole.ADMIN
+
+
+class ServiceCategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "vouchers.ServiceCategory"
+
+    name = factory.Sequence(lambda n: f"Service {n}")
+    slug = factory.Sequence(lambda n: f"service-{n}")
+
+
+class ProgrammeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "vouchers.Programme"
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Programme {n}")
+    funder = factory.SubFactory(OrganisationFactory, is_funder=True)
+    validity_kind = "fixed_date"
+    valid_until = factory.LazyFunction(lambda: date.today().replace(month=12, day=31))
+    tolerance_days = 30
+    departements = factory.LazyFunction(lambda: ["33"])
+
+    @factory.post_generation
+    def categories(obj, create, extracted, **kwargs):
+        if create:
+            obj.categories.set(extracted or [ServiceCategoryFactory()])

@@ -21,9 +21,13 @@ pytestmark = pytest.mark.django_db
 
 # Routes with parameters that are not object ids, and why they are safe.
 NOT_OBJECT_ROUTES = {
+    "vouchers:service_edit": "the service catalogue is shared by all; editing is operator-only",
     "invitation_accept": "public link: the secret token is the authorisation",
     "password_reset_confirm": "public link: Django's signed reset token",
 }
+# Routes only operators reach: operators see every organisation's objects, so tenancy is
+# their role itself; anyone else is refused (403) whatever the object.
+OPERATOR_ONLY = {"vouchers:order_approve", "vouchers:order_reject", "vouchers:programme_edit"}
 # Namespaces outside the walk.
 EXCLUDED_NAMESPACES = {"admin": "Django admin: staff accounts only, read-only models"}
 
@@ -62,6 +66,26 @@ def _token(owner):
     return api_token_create(actor=Actor.system(), membership=owner, name="scanner")[0]
 
 
+def _order(owner):
+
+    from tests.factories import ProgrammeFactory
+    from vouchers.services.orders import order_create
+
+    programme = ProgrammeFactory(funder=owner.organisation)
+    actor = Actor(user=owner.user, membership=owner)
+    return order_create(actor=actor, programme=programme, lines={5: 1})
+
+
+def _order_kwargs(owner):
+    return {"pk": _order(owner).pk}
+
+
+def _programme(owner):
+    from tests.factories import ProgrammeFactory
+
+    return {"pk": ProgrammeFactory(funder=owner.organisation).pk}
+
+
 # Route name → function(owner membership) → URL kwargs of an object the owner's organisation holds.
 OWNED_OBJECTS: dict[str, Callable] = {
     "organisation_detail": lambda owner: {"pk": owner.organisation.pk},
@@ -69,6 +93,16 @@ OWNED_OBJECTS: dict[str, Callable] = {
     "member_remove": lambda owner: {"pk": _other_member(owner).pk},
     "invitation_revoke": lambda owner: {"pk": _invitation(owner).pk},
     "token_revoke": lambda owner: {"pk": _token(owner).pk},
+    "vouchers:programme_edit": _programme,
+    "vouchers:order_detail": _order_kwargs,
+    "vouchers:order_print_progress": _order_kwargs,
+    "vouchers:order_submit": _order_kwargs,
+    "vouchers:order_cancel": _order_kwargs,
+    "vouchers:order_approve": _order_kwargs,
+    "vouchers:order_reject": _order_kwargs,
+    "vouchers:order_proforma": _order_kwargs,
+    "vouchers:order_download": _order_kwargs,
+    "api_order_detail": _order_kwargs,
 }
 
 
@@ -102,9 +136,13 @@ def test_another_organisations_object_answers_404(route_name, client_for, api_fo
 
     get = client.get(url)
     post = client.post(url, {})
-    assert get.status_code in (404, 405), (url, get.status_code)
-    assert post.status_code in (404, 405), (url, post.status_code)
-    assert 404 in (get.status_code, post.status_code), url
+    hidden = (403, 404, 405) if route_name in OPERATOR_ONLY else (404, 405)
+    assert get.status_code in hidden, (url, get.status_code)
+    assert post.status_code in hidden, (url, post.status_code)
+    if route_name not in OPERATOR_ONLY:
+        assert 404 in (get.status_code, post.status_code), url
+    if route_name in OPERATOR_ONLY:
+        owner = MembershipFactory(organisation=OrganisationFactory(is_operator=True))
 
     # The owner reaches the same URL (the 404 above is tenancy, not a broken route).
     owner_client = api_for(owner) if url.startswith("/api/") else client_for(owner)

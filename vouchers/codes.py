@@ -1,6 +1,6 @@
 """Cheque codes: 12 random Crockford base32 symbols (60 bits) plus one check symbol.
 
-The check symbol comes from the Damm algorithm over the quasigroup x∗y = a·x + y in GF(32)
+The check symbol comes from the Damm algorithm over the quasigroup x*y = a·x + y in GF(32)
 (a = 2, field polynomial x⁵ + x² + 1). That quasigroup is totally anti-symmetric, so every
 single-symbol substitution and every adjacent transposition changes the result: a mistyped code
 is refused before any database look-up. The check symbol uses the same 32 symbols, so codes
@@ -41,12 +41,12 @@ _TIMES_A = [_gf32_multiply(_A, x) for x in range(32)]
 def _interim(values: list[int]) -> int:
     state = 0
     for value in values:
-        state = _TIMES_A[state] ^ value  # state ∗ value = a·state + value
+        state = _TIMES_A[state] ^ value  # state * value = a·state + value
     return state
 
 
 def check_symbol(body: str) -> str:
-    """The symbol c with interim(body) ∗ c = 0, i.e. c = a·interim."""
+    """The symbol c with interim(body) * c = 0, i.e. c = a·interim."""
     return ALPHABET[_TIMES_A[_interim([_VALUE[s] for s in body])]]
 
 
@@ -79,10 +79,10 @@ def new_code() -> str:
 
 def new_codes(count: int) -> list[str]:
     """``count`` distinct random codes (the database still enforces uniqueness across batches)."""
-    codes: set[str] = set()
-    while len(codes) < count:
-        codes.update(new_code() for _ in range(count - len(codes)))
-    return list(codes)
+    drawn: dict[str, None] = {}  # keeps the drawing order
+    while len(drawn) < count:
+        drawn.update(dict.fromkeys(new_code() for _ in range(count - len(drawn))))
+    return list(drawn)
 
 
 def display(code: str) -> str:

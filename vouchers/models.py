@@ -62,10 +62,14 @@ class Programme(models.Model):
 
     name = models.CharField(_("nom"), max_length=200)
     funder = models.ForeignKey(
-        Organisation, on_delete=models.PROTECT, related_name="programmes",
+        Organisation,
+        on_delete=models.PROTECT,
+        related_name="programmes",
         verbose_name=_("commanditaire"),
     )
-    cheque_value_cents = models.PositiveIntegerField(_("valeur d'un chèque (centimes)"), default=1000)
+    cheque_value_cents = models.PositiveIntegerField(
+        _("valeur d'un chèque (centimes)"), default=1000
+    )
     offers_booklet_of_5 = models.BooleanField(_("chéquiers de 5 chèques"), default=True)
     offers_booklet_of_10 = models.BooleanField(_("chéquiers de 10 chèques"), default=True)
     validity_kind = models.CharField(
@@ -78,15 +82,20 @@ class Programme(models.Model):
         ServiceCategory, related_name="programmes", verbose_name=_("services éligibles")
     )
     departements = models.JSONField(
-        _("territoire (départements)"), default=list, blank=True,
+        _("territoire (départements)"),
+        default=list,
+        blank=True,
         help_text=_("Vide : tout le territoire."),
     )
     fee_rate_bp = models.PositiveIntegerField(
-        _("frais de gestion (points de base)"), default=400,
+        _("frais de gestion (points de base)"),
+        default=400,
         help_text=_("400 = 4 %"),
     )
     unused_value_policy = models.CharField(
-        _("valeur non utilisée"), max_length=12, choices=UnusedValuePolicy.choices,
+        _("valeur non utilisée"),
+        max_length=12,
+        choices=UnusedValuePolicy.choices,
         default=UnusedValuePolicy.CREDIT_NOTE,
     )
     max_booklets_per_beneficiary = models.PositiveIntegerField(
@@ -174,7 +183,9 @@ class OrderQuerySet(models.QuerySet["Order"]):
 class Order(models.Model):
     reference = models.CharField(_("référence"), max_length=20, unique=True)
     funder = models.ForeignKey(
-        Organisation, on_delete=models.PROTECT, related_name="orders",
+        Organisation,
+        on_delete=models.PROTECT,
+        related_name="orders",
         verbose_name=_("commanditaire"),
     )
     programme = models.ForeignKey(
@@ -183,7 +194,9 @@ class Order(models.Model):
     status = models.CharField(
         _("état"), max_length=12, choices=OrderStatus.choices, default=OrderStatus.DRAFT
     )
-    purchase_order_number = models.CharField(_("numéro de bon de commande"), max_length=60, blank=True)
+    purchase_order_number = models.CharField(
+        _("numéro de bon de commande"), max_length=60, blank=True
+    )
     print_text = models.CharField(_("texte imprimé sur les chéquiers"), max_length=200, blank=True)
     logo = models.ImageField(_("logo"), upload_to="logos/%Y/", blank=True)
     face_value_cents = models.PositiveBigIntegerField(_("valeur faciale"), default=0)
@@ -248,6 +261,9 @@ class OrderLine(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.booklet_size}"
+
 
 class YearlyCounter(models.Model):
     """Gap-free numbering per year (order references, booklet numbers), taken under a row lock."""
@@ -260,6 +276,9 @@ class YearlyCounter(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["name", "year"], name="one_counter_per_name_and_year")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.year}: {self.value}"
 
 
 class BookletStatus(models.TextChoices):
@@ -390,6 +409,9 @@ class PrintRun(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.order} ({self.chunks_done}/{self.chunks_total})"
+
     @property
     def percent(self) -> int:
         return 100 if not self.chunks_total else round(100 * self.chunks_done / self.chunks_total)
@@ -410,3 +432,6 @@ class PrintChunk(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["run", "index"], name="one_chunk_per_index"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.run.order} part {self.index}"

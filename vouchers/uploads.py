@@ -15,9 +15,7 @@ LOGO_FORMATS = {"PNG": "png", "JPEG": "jpg"}
 def clean_logo(upload: UploadedFile) -> UploadedFile:
     """A PNG or JPEG of at most 2 MB and 4000 px a side, named after its real type."""
     if upload.size > LOGO_MAX_BYTES:
-        raise ValidationFailed(
-            _("Le logo dépasse 2 Mo."), field="logo", code="file_too_large"
-        )
+        raise ValidationFailed(_("Le logo dépasse 2 Mo."), field="logo", code="file_too_large")
     try:
         upload.seek(0)
         with Image.open(upload) as image:
@@ -33,7 +31,8 @@ def clean_logo(upload: UploadedFile) -> UploadedFile:
         )
     if width > 4000 or height > 4000:
         raise ValidationFailed(
-            _("Le logo est trop grand (4000 pixels de côté au plus)."), field="logo",
+            _("Le logo est trop grand (4000 pixels de côté au plus)."),
+            field="logo",
             code="image_too_large",
         )
     upload.seek(0)

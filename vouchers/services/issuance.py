@@ -70,17 +70,26 @@ def _insert_postgresql(booklets: list[dict], value_cents: int, expires_on: date 
     for attempt in range(1, CODE_ATTEMPTS + 1):
         fresh = iter(codes.new_codes(total))
         try:
-            with transaction.atomic():  # savepoint: a collision retries only the cheques
-                with raw.copy(
+            # The savepoint makes a collision retry only the cheques.
+            with (
+                transaction.atomic(),
+                raw.copy(
                     "COPY vouchers_cheque (booklet_id, position, code, value_cents, expires_on,"
                     " status) FROM STDIN"
-                ) as copy:
-                    for booklet_id, size in pairs:
-                        for position in range(1, size + 1):
-                            copy.write_row(
-                                (booklet_id, position, next(fresh), value_cents, expires_on,
-                                 ChequeStatus.ACTIVE)
+                ) as copy,
+            ):
+                for booklet_id, size in pairs:
+                    for position in range(1, size + 1):
+                        copy.write_row(
+                            (
+                                booklet_id,
+                                position,
+                                next(fresh),
+                                value_cents,
+                                expires_on,
+                                ChequeStatus.ACTIVE,
                             )
+                        )
             return total
         except IntegrityError:
             logger.warning("Cheque code collision, retrying (attempt %s)", attempt)
@@ -96,8 +105,13 @@ def _insert_generic(booklets: list[dict], value_cents: int, expires_on: date | N
             with transaction.atomic():
                 Cheque.objects.bulk_create(
                     (
-                        Cheque(booklet_id=booklet.pk, position=position, code=next(fresh),
-                               value_cents=value_cents, expires_on=expires_on)
+                        Cheque(
+                            booklet_id=booklet.pk,
+                            position=position,
+                            code=next(fresh),
+                            value_cents=value_cents,
+                            expires_on=expires_on,
+                        )
                         for booklet in created
                         for position in range(1, booklet.size + 1)
                     ),
@@ -117,11 +131,7 @@ def order_issue(*, order_id: int, actor: Actor | None = None) -> bool:
     click, retried task) finds it ``issued`` and does nothing.
     """
     actor = actor or Actor.system()
-    order = (
-        Order.objects.select_for_update()
-        .select_related("programme", "funder")
-        .get(pk=order_id)
-    )
+    order = Order.objects.select_for_update().select_related("programme", "funder").get(pk=order_id)
     if order.status != OrderStatus.APPROVED:
         return False
     year = timezone.localdate().year
@@ -133,9 +143,16 @@ def order_issue(*, order_id: int, actor: Actor | None = None) -> bool:
         status=OrderStatus.ISSUED, issued_at=timezone.now()
     )
     audit_record(
-        actor=actor, action="vouchers.order.issued", target=order, organisation=order.funder,
-        data={"booklets": len(booklets), "cheques": cheque_count,
-              "first": booklets[0]["number"], "last": booklets[-1]["number"]},
+        actor=actor,
+        action="vouchers.order.issued",
+        target=order,
+        organisation=order.funder,
+        data={
+            "booklets": len(booklets),
+            "cheques": cheque_count,
+            "first": booklets[0]["number"],
+            "last": booklets[-1]["number"],
+        },
     )
     from ..tasks import start_printing
 

@@ -47,13 +47,15 @@ def clean_lines(*, programme: Programme, lines: dict) -> dict[int, int]:
             size, quantity = int(raw_size), int(raw_quantity or 0)
         except (TypeError, ValueError) as exc:
             raise ValidationFailed(
-                _("Les quantités doivent être des nombres entiers."), field="lines",
+                _("Les quantités doivent être des nombres entiers."),
+                field="lines",
                 code="invalid_quantity",
             ) from exc
         if size not in programme.booklet_sizes:
             raise ValidationFailed(
                 _("Ce programme ne propose pas de chéquiers de %(size)s chèques.") % {"size": size},
-                field="lines", code="size_not_offered",
+                field="lines",
+                code="size_not_offered",
             )
         if quantity < 0:
             raise ValidationFailed(
@@ -70,7 +72,8 @@ def clean_lines(*, programme: Programme, lines: dict) -> dict[int, int]:
         raise ValidationFailed(
             _("Ce programme limite une commande à %(max)s chéquiers (vous en demandez %(n)s).")
             % {"max": programme.max_booklets_per_order, "n": total},
-            field="lines", code="over_order_limit",
+            field="lines",
+            code="over_order_limit",
         )
     return cleaned
 
@@ -81,7 +84,8 @@ def _notify_funder(order: Order, template: str, **context) -> None:
         recipients.add(order.created_by.email)
     if recipients:
         email_on_commit(
-            to=sorted(recipients), template=template,
+            to=sorted(recipients),
+            template=template,
             context={"order": order, "reference": order.reference, **context},
         )
 
@@ -89,9 +93,7 @@ def _notify_funder(order: Order, template: str, **context) -> None:
 def _transition(order: Order, target: str, **changes) -> None:
     """Compare-and-set the status from any state allowed to reach ``target``."""
     sources = [s for s, targets in ORDER_TRANSITIONS.items() if target in targets]
-    updated = Order.objects.filter(pk=order.pk, status__in=sources).update(
-        status=target, **changes
-    )
+    updated = Order.objects.filter(pk=order.pk, status__in=sources).update(status=target, **changes)
     if updated != 1:
         order.refresh_from_db(fields=["status"])
         raise Conflict(
@@ -118,7 +120,8 @@ def order_create(
         raise NotFound(code="programme_not_found")
     if not programme.is_active:
         raise ValidationFailed(
-            _("Ce programme n'est plus ouvert aux commandes."), field="programme",
+            _("Ce programme n'est plus ouvert aux commandes."),
+            field="programme",
             code="programme_closed",
         )
     cleaned = clean_lines(programme=programme, lines=lines)
@@ -144,9 +147,12 @@ def order_create(
         for size, quantity in sorted(cleaned.items())
     )
     audit_record(
-        actor=actor, action="vouchers.order.created", target=order,
-        data={"after": {"lines": cleaned, "total_cents": quote.total_cents,
-                        "programme": programme.pk}},
+        actor=actor,
+        action="vouchers.order.created",
+        target=order,
+        data={
+            "after": {"lines": cleaned, "total_cents": quote.total_cents, "programme": programme.pk}
+        },
     )
     return order
 
@@ -155,8 +161,12 @@ def order_create(
 def order_submit(*, actor: Actor, order: Order) -> Order:
     require(actor.membership, "orders:submit")
     _transition(order, OrderStatus.SUBMITTED, submitted_at=timezone.now())
-    audit_record(actor=actor, action="vouchers.order.submitted", target=order,
-                 data={"before": {"status": "draft"}, "after": {"status": "submitted"}})
+    audit_record(
+        actor=actor,
+        action="vouchers.order.submitted",
+        target=order,
+        data={"before": {"status": "draft"}, "after": {"status": "submitted"}},
+    )
     _notify_funder(order, "order_submitted")
     return order
 
@@ -166,8 +176,12 @@ def order_cancel(*, actor: Actor, order: Order) -> Order:
     require(actor.membership, "orders:cancel")
     before = order.status
     _transition(order, OrderStatus.CANCELLED, cancelled_at=timezone.now())
-    audit_record(actor=actor, action="vouchers.order.cancelled", target=order,
-                 data={"before": {"status": before}, "after": {"status": "cancelled"}})
+    audit_record(
+        actor=actor,
+        action="vouchers.order.cancelled",
+        target=order,
+        data={"before": {"status": before}, "after": {"status": "cancelled"}},
+    )
     _notify_funder(order, "order_cancelled")
     return order
 
@@ -182,22 +196,34 @@ def order_approve(
     if not payment_reference:
         raise ValidationFailed(
             _("Indiquez la référence du paiement ou du bon de commande."),
-            field="payment_reference", code="required",
+            field="payment_reference",
+            code="required",
         )
     if payment_received_on is None or payment_received_on > timezone.localdate():
         raise ValidationFailed(
             _("La date de réception ne peut pas être dans le futur."),
-            field="payment_received_on", code="invalid_date",
+            field="payment_received_on",
+            code="invalid_date",
         )
     _transition(
-        order, OrderStatus.APPROVED, approved_at=timezone.now(), approved_by=actor.user,
-        payment_reference=payment_reference[:100], payment_received_on=payment_received_on,
+        order,
+        OrderStatus.APPROVED,
+        approved_at=timezone.now(),
+        approved_by=actor.user,
+        payment_reference=payment_reference[:100],
+        payment_received_on=payment_received_on,
     )
     audit_record(
-        actor=actor, action="vouchers.order.approved", target=order, organisation=order.funder,
-        data={"before": {"status": "submitted"}, "after": {"status": "approved"},
-              "payment_reference": payment_reference,
-              "payment_received_on": payment_received_on},
+        actor=actor,
+        action="vouchers.order.approved",
+        target=order,
+        organisation=order.funder,
+        data={
+            "before": {"status": "submitted"},
+            "after": {"status": "approved"},
+            "payment_reference": payment_reference,
+            "payment_received_on": payment_received_on,
+        },
     )
     _notify_funder(order, "order_approved")
     from ..tasks import issue_order
@@ -213,9 +239,12 @@ def order_reject(*, actor: Actor, order: Order, reason: str) -> Order:
     if not reason:
         raise ValidationFailed(_("Indiquez le motif du refus."), field="reason", code="required")
     _transition(order, OrderStatus.REJECTED, rejected_at=timezone.now(), rejection_reason=reason)
-    audit_record(actor=actor, action="vouchers.order.rejected", target=order,
-                 organisation=order.funder,
-                 data={"before": {"status": "submitted"}, "after": {"status": "rejected"},
-                       "reason": reason})
+    audit_record(
+        actor=actor,
+        action="vouchers.order.rejected",
+        target=order,
+        organisation=order.funder,
+        data={"before": {"status": "submitted"}, "after": {"status": "rejected"}, "reason": reason},
+    )
     _notify_funder(order, "order_rejected", reason=reason)
     return order

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from orgs.demo import seed_organisations
+from vouchers.demo import seed_vouchers
 
 
 class Command(BaseCommand):
@@ -8,6 +9,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         logins = seed_organisations()
+        for line in seed_vouchers():
+            self.stdout.write(f"  {line}")
         self.stdout.write(self.style.SUCCESS("Demo data ready. Logins (e-mail / password):"))
         width = max(len(email) for email, *_ in logins)
         for email, password, organisation, role in logins:

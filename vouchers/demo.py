@@ -1,0 +1,131 @@
+"""Demo catalogue, programmes and orders for `manage.py seed_demo` (idempotent)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.utils import timezone
+
+from orgs.audit import Actor
+from orgs.models import Membership
+
+from .models import Order, OrderStatus, Programme, ServiceCategory
+from .services.issuance import order_issue
+from .services.orders import order_approve, order_create, order_submit
+from .services.programmes import programme_create, service_category_save
+
+CATALOGUE = [
+    (
+        "Prendre en main un smartphone ou une tablette",
+        "Allumer, naviguer, installer une application, régler l'appareil.",
+    ),
+    (
+        "Démarches administratives en ligne",
+        "Créer ses comptes (ameli, CAF, impots.gouv, France Travail), déposer un dossier.",
+    ),
+    (
+        "Utiliser la messagerie électronique",
+        "Créer une adresse, écrire, répondre, joindre un document.",
+    ),
+    ("Rechercher un emploi en ligne", "CV, candidatures, entretiens en visio."),
+    ("Sécurité et vie privée en ligne", "Mots de passe, arnaques, données personnelles."),
+    ("Parentalité numérique", "Accompagner ses enfants, contrôle parental, ENT de l'école."),
+]
+
+
+def _actor(email: str, slug: str) -> Actor:
+    membership = (
+        Membership.objects.active()
+        .select_related("organisation", "user")
+        .get(user__email=email, organisation__slug=slug)
+    )
+    return Actor(user=membership.user, membership=membership)
+
+
+def seed_vouchers() -> list[str]:
+    """Catalogue, a programme per demo funder, a printed order and one awaiting approval."""
+    operator = _actor("claire.martin@medias-cite.demo", "medias-cite")
+    gironde = _actor("helene.dupuy@gironde.demo", "gironde")
+    bordeaux = _actor("marc.roux@bordeaux.demo", "ville-bordeaux")
+    for name, description in CATALOGUE:
+        if not ServiceCategory.objects.filter(name=name).exists():
+            service_category_save(actor=operator, name=name, description=description)
+    categories = list(ServiceCategory.objects.filter(is_active=True))
+    year = timezone.localdate().year + 1
+
+    def programme(actor_funder: Actor, name: str, **fields) -> Programme:
+        existing = Programme.objects.filter(name=name).first()
+        if existing:
+            return existing
+        return programme_create(
+            actor=operator,
+            funder=actor_funder.organisation,
+            categories=categories,
+            name=name,
+            **fields,
+        )
+
+    gironde_programme = programme(
+        gironde,
+        f"Chèque APTIC Gironde {year}",
+        cheque_value_cents=1000,
+        offers_booklet_of_5=True,
+        offers_booklet_of_10=True,
+        validity_kind="fixed_date",
+        valid_until=date(year, 12, 31),
+        tolerance_days=30,
+        departements=["33"],
+        fee_rate_bp=400,
+        unused_value_policy="credit_note",
+        max_booklets_per_beneficiary=1,
+        limit_period_days=365,
+        max_booklets_per_order=10000,
+        is_active=True,
+    )
+    bordeaux_programme = programme(
+        bordeaux,
+        f"Pass numérique Bordeaux {year}",
+        cheque_value_cents=1000,
+        offers_booklet_of_5=True,
+        offers_booklet_of_10=False,
+        validity_kind="months",
+        validity_months=12,
+        tolerance_days=0,
+        departements=["33"],
+        fee_rate_bp=400,
+        unused_value_policy="refund",
+        max_booklets_per_beneficiary=2,
+        limit_period_days=365,
+        max_booklets_per_order=2000,
+        is_active=True,
+    )
+    summary = []
+    if not Order.objects.filter(programme=gironde_programme).exists():
+        order = order_create(
+            actor=gironde,
+            programme=gironde_programme,
+            lines={10: 20, 5: 10},
+            purchase_order_number="BC-2026-0457",
+            print_text="Offert par le Département de la Gironde",
+        )
+        order_submit(actor=gironde, order=order)
+        order_approve(
+            actor=operator,
+            order=order,
+            payment_reference="VIR-GIRONDE-2026-11",
+            payment_received_on=timezone.localdate(),
+        )
+        order_issue(order_id=order.pk)  # the task does it too; this call is then a no-op
+        summary.append(f"{order.reference}: 30 booklets, approved and issued (printing queued)")
+    if not Order.objects.filter(programme=bordeaux_programme).exists():
+        order = order_create(
+            actor=bordeaux,
+            programme=bordeaux_programme,
+            lines={5: 40},
+            purchase_order_number="VDB-BC-8812",
+        )
+        order_submit(actor=bordeaux, order=order)
+        summary.append(f"{order.reference}: 40 booklets of 5, waiting for the operator's approval")
+    pending = Order.objects.filter(status=OrderStatus.SUBMITTED).count()
+    summary.append(f"{pending} order(s) waiting for approval")
+    return summary
