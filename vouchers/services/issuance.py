@@ -54,6 +54,8 @@ def _booklet_rows(order: Order, year: int) -> list[dict]:
 
 
 def _insert_postgresql(booklets: list[dict], value_cents: int, expires_on: date | None) -> int:
+    from psycopg.errors import UniqueViolation
+
     raw = connection.cursor().cursor  # the psycopg cursor, for COPY
     raw.execute(
         "SELECT nextval(pg_get_serial_sequence('vouchers_booklet', 'id')) "
@@ -91,7 +93,7 @@ def _insert_postgresql(booklets: list[dict], value_cents: int, expires_on: date 
                             )
                         )
             return total
-        except IntegrityError:
+        except UniqueViolation:  # raised by psycopg itself: COPY bypasses Django's wrapper
             logger.warning("Cheque code collision, retrying (attempt %s)", attempt)
     raise RuntimeError("Could not draw unique cheque codes")
 
