@@ -17,7 +17,7 @@ env = environ.Env()
 DEBUG = env.bool("DEBUG", default=False)
 
 # The development key is public; it is accepted only with DEBUG on.
-DEVELOPMENT_SECRET_KEY = "django-insecure-aptic-development-only-never-use-in-production"
+DEVELOPMENT_SECRET_KEY = "django-insecure-aptic-development-only-never-use-in-production"  # noqa: S105
 SECRET_KEY = env.str("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY if DEBUG else "")
 if not DEBUG and (not SECRET_KEY or SECRET_KEY == DEVELOPMENT_SECRET_KEY):
     raise ImproperlyConfigured(

@@ -27,9 +27,7 @@ def page_not_found(request: HttpRequest, exception=None) -> HttpResponse:
 
 def permission_denied(request: HttpRequest, exception=None) -> HttpResponse:
     if _is_api(request):
-        return JsonResponse(
-            {"code": "permission_denied", "detail": _("Accès refusé.")}, status=403
-        )
+        return JsonResponse({"code": "permission_denied", "detail": _("Accès refusé.")}, status=403)
     return render(request, "403.html", status=403)
 
 

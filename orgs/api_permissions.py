@@ -22,7 +22,7 @@ class HasMembership(BasePermission):
         return current_membership(request) is not None
 
 
-def HasPerm(key: str) -> type[BasePermission]:  # noqa: N802 - reads like a class in views
+def HasPerm(key: str) -> type[BasePermission]:
     """Permission class requiring the permission key ``key``."""
 
     class _HasPerm(HasMembership):

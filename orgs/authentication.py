@@ -37,7 +37,9 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(_("Ce jeton a été révoqué."))
         membership = token.membership
         if not membership.is_active or not membership.user.is_active:
-            raise exceptions.AuthenticationFailed(_("Ce jeton n'est plus rattaché à un membre actif."))
+            raise exceptions.AuthenticationFailed(
+                _("Ce jeton n'est plus rattaché à un membre actif.")
+            )
         # The token decides the membership: it acts for exactly one organisation.
         request._request.membership = membership
         return (membership.user, token)

@@ -22,6 +22,10 @@ class EmailAuthenticationForm(AuthenticationForm):
         "inactive": _("Ce compte est désactivé."),
     }
 
+    def clean_username(self) -> str:
+        # Addresses are stored in lower case (UserManager.create_user, invitations).
+        return self.cleaned_data["username"].lower()
+
 
 class OrganisationForm(forms.Form):
     name = forms.CharField(label=_("Nom de l'organisation"), max_length=200)

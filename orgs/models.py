@@ -113,8 +113,12 @@ class Organisation(models.Model):
                 | Q(is_operator=True),
                 name="organisation_has_a_role",
             ),
-            models.CheckConstraint(condition=Q(siret__regex=r"^[0-9]{14}$"), name="siret_14_digits"),
-            models.CheckConstraint(condition=Q(postcode__regex=r"^[0-9]{5}$"), name="postcode_5_digits"),
+            models.CheckConstraint(
+                condition=Q(siret__regex=r"^[0-9]{14}$"), name="siret_14_digits"
+            ),
+            models.CheckConstraint(
+                condition=Q(postcode__regex=r"^[0-9]{5}$"), name="postcode_5_digits"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -335,3 +339,22 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Audit events cannot be deleted.")
+
+
+class Postcode(models.Model):
+    """A French postcode and its approximate centre (see ``orgs.geo``)."""
+
+    code = models.CharField(max_length=5, primary_key=True)
+    latitude = models.FloatField()
+    longitude = models.FloatField()
+    departement = models.CharField(max_length=3, db_index=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def point(self) -> tuple[float, float]:
+        return (self.latitude, self.longitude)

@@ -30,6 +30,4 @@ def email_on_commit(
     """Queue an e-mail once the surrounding transaction commits (never for a rolled-back change)."""
     with translation.override(language or settings.LANGUAGE_CODE):
         subject, body, html = render_email(template, context)
-    transaction.on_commit(
-        lambda: send_email.delay(to=to, subject=subject, body=body, html=html)
-    )
+    transaction.on_commit(lambda: send_email.delay(to=to, subject=subject, body=body, html=html))

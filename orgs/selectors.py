@@ -26,7 +26,7 @@ def memberships_of_user(*, user: User) -> list[Membership]:
 
 
 def membership_current_for(*, user: User, membership_id: int | None) -> Membership | None:
-    """The membership chosen in the session, else the person's first one (None if they have none)."""
+    """The membership chosen in the session, else the first one (None when they have none)."""
     memberships = memberships_of_user(user=user)
     for candidate in memberships:
         if candidate.pk == membership_id:
@@ -67,9 +67,7 @@ def invitation_list_pending(*, membership: Membership) -> QuerySet[Invitation]:
 
 
 def invitation_get(*, membership: Membership, pk: int) -> Invitation:
-    return get_object_or_404(
-        Invitation.objects.filter(organisation=membership.organisation), pk=pk
-    )
+    return get_object_or_404(Invitation.objects.filter(organisation=membership.organisation), pk=pk)
 
 
 def api_token_list(*, membership: Membership) -> QuerySet[ApiToken]:

@@ -224,19 +224,17 @@ def invitation_accept(
             )
         full_name = (full_name or "").strip()
         if not full_name:
-            raise ValidationFailed(
-                _("Indiquez votre nom."), field="full_name", code="required"
-            )
+            raise ValidationFailed(_("Indiquez votre nom."), field="full_name", code="required")
         candidate = User(email=invitation.email, full_name=full_name)
         try:
             validate_password(password, candidate)
         except DjangoValidationError as exc:
-            raise ValidationFailed(" ".join(exc.messages), field="password", code="weak_password") from exc
+            raise ValidationFailed(
+                " ".join(exc.messages), field="password", code="weak_password"
+            ) from exc
         user = User.objects.create_user(invitation.email, password, full_name=full_name)
     if Membership.objects.active().filter(user=user, organisation=invitation.organisation).exists():
-        raise Conflict(
-            _("Vous êtes déjà membre de cette organisation."), code="already_member"
-        )
+        raise Conflict(_("Vous êtes déjà membre de cette organisation."), code="already_member")
     membership = Membership.objects.create(
         user=user, organisation=invitation.organisation, role=invitation.role
     )
@@ -332,16 +330,16 @@ def membership_remove(*, actor: Actor, membership: Membership) -> Membership:
         action="orgs.membership.removed",
         target=membership,
         organisation=membership.organisation,
-        data={"before": {"email": membership.user.email, "role": membership.role},
-              "tokens_revoked": revoked},
+        data={
+            "before": {"email": membership.user.email, "role": membership.role},
+            "tokens_revoked": revoked,
+        },
     )
     return membership
 
 
 @transaction.atomic
-def api_token_create(
-    *, actor: Actor, membership: Membership, name: str
-) -> tuple[ApiToken, str]:
+def api_token_create(*, actor: Actor, membership: Membership, name: str) -> tuple[ApiToken, str]:
     """Create a token for a member of the actor's organisation; returns it with its key.
 
     The key is returned only here: the database keeps its SHA-256 digest.
@@ -392,7 +390,5 @@ def user_set_password(*, user: User, password: str, ip: str | None = None, reaso
     """Set a new password (reset by e-mail link or change), with its audit event."""
     user.set_password(password)
     user.save(update_fields=["password"])
-    audit_record(
-        actor=Actor(user=user, ip=ip), action=f"orgs.user.password_{reason}", target=user
-    )
+    audit_record(actor=Actor(user=user, ip=ip), action=f"orgs.user.password_{reason}", target=user)
     return user

@@ -9,9 +9,7 @@ from django.core.mail import EmailMultiAlternatives
 @shared_task(
     autoretry_for=(OSError,), retry_backoff=True, retry_kwargs={"max_retries": 5}, acks_late=True
 )
-def send_email(
-    *, to: list[str], subject: str, body: str, html: str | None = None
-) -> None:
+def send_email(*, to: list[str], subject: str, body: str, html: str | None = None) -> None:
     message = EmailMultiAlternatives(subject=subject, body=body, to=to)
     if html:
         message.attach_alternative(html, "text/html")

@@ -31,7 +31,9 @@ def clean_postcode(value: str) -> str:
     value = (value or "").strip().replace(" ", "")
     if not _POSTCODE.match(value):
         raise ValidationFailed(
-            _("Le code postal doit comporter 5 chiffres."), field="postcode", code="invalid_postcode"
+            _("Le code postal doit comporter 5 chiffres."),
+            field="postcode",
+            code="invalid_postcode",
         )
     return value
 

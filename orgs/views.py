@@ -66,7 +66,9 @@ def switch_membership(request: HttpRequest) -> HttpResponse:
     chosen = next((m for m in memberships if m.pk == wanted), None)
     if chosen is not None:
         request.session[SESSION_KEY] = chosen.pk
-        messages.success(request, _("Vous agissez maintenant pour %(org)s.") % {"org": chosen.organisation})
+        messages.success(
+            request, _("Vous agissez maintenant pour %(org)s.") % {"org": chosen.organisation}
+        )
     return redirect("home")
 
 

@@ -52,9 +52,12 @@ def test_the_orm_has_no_path_to_change_or_delete_an_event():
 )
 def test_postgresql_refuses_update_and_delete_on_the_audit_log(sql):
     event = _event()
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [event.pk])
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql, [event.pk])
     assert AuditEvent.objects.get(pk=event.pk).action == "tests.something"
 
 
