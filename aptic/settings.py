@@ -7,6 +7,7 @@ cache. Production sets ``DATABASE_URL``, ``REDIS_URL``, ``SECRET_KEY`` and ``ALL
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -24,6 +25,10 @@ if not DEBUG and (not SECRET_KEY or SECRET_KEY == DEVELOPMENT_SECRET_KEY):
         "SECRET_KEY must be set to a private value when DEBUG is off "
         "(for example: python -c 'import secrets; print(secrets.token_urlsafe(50))')."
     )
+
+# Key of the beneficiaries' pseudonymous dedup_key. Changing it makes earlier hand-overs
+# unrecognisable for the per-person limit, so it is kept apart from SECRET_KEY rotation.
+DEDUP_SECRET = env.str("DEDUP_SECRET", default="") or f"dedup:{SECRET_KEY}"
 
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"] if DEBUG else []
@@ -126,7 +131,12 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "Europe/Paris"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "expire-cheques-daily": {
+        "task": "vouchers.tasks.expire_cheques",
+        "schedule": crontab(hour=0, minute=15),
+    },
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

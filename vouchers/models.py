@@ -310,6 +310,24 @@ class Booklet(models.Model):
     )
     print_position = models.PositiveIntegerField(help_text="order of the booklet in the print run")
     created_at = models.DateTimeField(default=timezone.now)
+    allocated_at = models.DateTimeField(null=True, blank=True)
+    beneficiary = models.ForeignKey(
+        "Beneficiary", on_delete=models.PROTECT, related_name="booklets", null=True, blank=True
+    )
+    assigned_at = models.DateTimeField(_("remis le"), null=True, blank=True)
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    blocked_at = models.DateTimeField(null=True, blank=True)
+    blocked_reason = models.CharField(_("motif du blocage"), max_length=200, blank=True)
+    replaces = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        related_name="replacement",
+        null=True,
+        blank=True,
+        verbose_name=_("remplace le chéquier"),
+    )
 
     objects = BookletQuerySet.as_manager()
 
@@ -320,11 +338,24 @@ class Booklet(models.Model):
             models.CheckConstraint(
                 condition=Q(status__in=BookletStatus.values), name="booklet_status_valid"
             ),
-            models.CheckConstraint(condition=Q(size__in=BOOKLET_SIZES), name="booklet_size_valid"),
+            # Ordered booklets hold 5 or 10 cheques; a replacement holds what was left unspent.
+            models.CheckConstraint(
+                condition=Q(size__gte=1, size__lte=max(BOOKLET_SIZES)), name="booklet_size_valid"
+            ),
             models.UniqueConstraint(
                 fields=["order", "print_position"], name="one_booklet_per_print_position"
             ),
+            models.CheckConstraint(
+                condition=~Q(status=BookletStatus.ASSIGNED)
+                | Q(beneficiary__isnull=False, assigned_at__isnull=False),
+                name="assigned_booklet_has_beneficiary",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=BookletStatus.ALLOCATED) | Q(holder__isnull=False),
+                name="allocated_booklet_has_holder",
+            ),
         ]
+        indexes = [models.Index(fields=["holder", "status"], name="booklet_holder_status")]
 
     def __str__(self) -> str:
         return self.number
@@ -332,6 +363,139 @@ class Booklet(models.Model):
     @property
     def value_cents(self) -> int:
         return self.size * self.programme.cheque_value_cents
+
+
+class AgeBracket(models.TextChoices):
+    UNDER_26 = "16-25", _("16 à 25 ans")
+    FROM_26 = "26-44", _("26 à 44 ans")
+    FROM_45 = "45-59", _("45 à 59 ans")
+    FROM_60 = "60-74", _("60 à 74 ans")
+    FROM_75 = "75+", _("75 ans et plus")
+
+
+class Gender(models.TextChoices):
+    FEMALE = "female", _("Femme")
+    MALE = "male", _("Homme")
+    OTHER = "other", _("Autre")
+
+
+class Situation(models.TextChoices):
+    JOB_SEEKER = "job_seeker", _("Demandeur d'emploi")
+    RSA = "rsa", _("Bénéficiaire du RSA")
+    SENIOR = "senior", _("Retraité")
+    DISABILITY = "disability", _("En situation de handicap")
+    STUDENT = "student", _("Étudiant ou en formation")
+    EMPLOYED = "employed", _("En emploi")
+    OTHER = "other", _("Autre")
+
+
+class BeneficiaryQuerySet(models.QuerySet["Beneficiary"]):
+    def visible_to(self, membership: Membership) -> BeneficiaryQuerySet:
+        organisation = membership.organisation
+        if organisation.is_operator:
+            return self.all()
+        return self.filter(distributor=organisation)
+
+
+class Beneficiary(models.Model):
+    """A person who received a booklet, pseudonymous: no name, no birth date is stored.
+
+    ``dedup_key`` is an HMAC (server secret) of the normalised names and birth date, so the
+    programme limit holds across distributors without keeping who the person is.
+    """
+
+    reference = models.CharField(_("référence"), max_length=16, unique=True)
+    distributor = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="beneficiaries"
+    )
+    age_bracket = models.CharField(_("tranche d'âge"), max_length=5, choices=AgeBracket.choices)
+    postcode = models.CharField(_("code postal"), max_length=5)
+    gender = models.CharField(_("genre"), max_length=6, choices=Gender.choices, blank=True)
+    situation = models.CharField(
+        _("situation"), max_length=12, choices=Situation.choices, blank=True
+    )
+    dedup_key = models.CharField(max_length=64, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = BeneficiaryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("bénéficiaire")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(postcode__regex=r"^[0-9]{5}$"), name="beneficiary_postcode_5_digits"
+            ),
+            models.CheckConstraint(
+                condition=Q(age_bracket__in=AgeBracket.values), name="beneficiary_age_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class BeneficiaryLimitLock(models.Model):
+    """One row per programme and person, locked while a hand-over checks the programme limit."""
+
+    programme = models.ForeignKey(Programme, on_delete=models.PROTECT, related_name="+")
+    dedup_key = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["programme", "dedup_key"], name="one_limit_lock_per_person"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.programme_id}:{self.dedup_key[:8]}"
+
+
+class MovementKind(models.TextChoices):
+    ALLOCATION = "allocation", _("Attribution")
+    RETURN = "return", _("Retour au commanditaire")
+
+
+class BookletMovementQuerySet(models.QuerySet["BookletMovement"]):
+    def visible_to(self, membership: Membership) -> BookletMovementQuerySet:
+        organisation = membership.organisation
+        if organisation.is_operator:
+            return self.all()
+        return self.filter(Q(from_organisation=organisation) | Q(to_organisation=organisation))
+
+
+class BookletMovement(models.Model):
+    """Booklets handed from one organisation to another: who, what, when."""
+
+    kind = models.CharField(max_length=12, choices=MovementKind.choices)
+    from_organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="movements_out"
+    )
+    to_organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="movements_in"
+    )
+    booklets = models.ManyToManyField("Booklet", related_name="movements")
+    booklet_count = models.PositiveIntegerField()
+    value_cents = models.PositiveBigIntegerField()
+    first_number = models.CharField(max_length=20)
+    last_number = models.CharField(max_length=20)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = BookletMovementQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(booklet_count__gt=0), name="movement_moves_something"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.first_number}…{self.last_number}"
 
 
 class ChequeStatus(models.TextChoices):
@@ -359,6 +523,8 @@ class Cheque(models.Model):
     status = models.CharField(
         _("état"), max_length=10, choices=ChequeStatus.choices, default=ChequeStatus.ACTIVE
     )
+    blocked_at = models.DateTimeField(null=True, blank=True)
+    blocked_reason = models.CharField(_("motif du blocage"), max_length=200, blank=True)
 
     objects = ChequeQuerySet.as_manager()
 

@@ -33,3 +33,11 @@ def finish_printing(run_id: int) -> None:
     from .services.printing import print_run_finish
 
     print_run_finish(run_id=run_id)
+
+
+@shared_task(acks_late=True, **RETRY)
+def expire_cheques() -> int:
+    """Daily: cheques past their validity become ``expired`` (one bulk UPDATE, idempotent)."""
+    from .services.distribution import cheques_expire
+
+    return cheques_expire()

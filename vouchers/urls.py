@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import include, path
 
-from . import views
+from .views import orders as views
 
 app_name = "vouchers"
 
@@ -22,4 +22,7 @@ urlpatterns = [
     path("commandes/<int:pk>/refuser/", views.order_reject, name="order_reject"),
     path("commandes/<int:pk>/proforma.pdf", views.order_proforma, name="order_proforma"),
     path("commandes/<int:pk>/telecharger/", views.order_download, name="order_download"),
+    # Distribution: allocation, stock and follow-up; the hand-over counter and receipts.
+    path("", include("vouchers.urls_stock")),
+    path("", include("vouchers.urls_counter")),
 ]

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404
 
 from orgs.models import Membership, Organisation
 
-from .models import Order, OrderStatus, Programme, ServiceCategory
+from ..models import Order, OrderStatus, Programme, ServiceCategory
 
 
 def programme_list(*, membership: Membership) -> QuerySet[Programme]:

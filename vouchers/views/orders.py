@@ -14,17 +14,17 @@ from orgs.audit import actor_from_request
 from orgs.decorators import membership_required
 from orgs.permissions import membership_has_permission
 
-from . import selectors
-from .forms import (
+from .. import selectors
+from ..forms import (
     ApproveOrderForm,
     OrderForm,
     ProgrammeForm,
     RejectOrderForm,
     ServiceCategoryForm,
 )
-from .models import ORDER_TRANSITIONS, OrderStatus
-from .services import orders as order_services
-from .services import programmes as programme_services
+from ..models import ORDER_TRANSITIONS, OrderStatus
+from ..services import orders as order_services
+from ..services import programmes as programme_services
 
 # --- Programmes and catalogue (operator) ------------------------------------------------
 
@@ -347,7 +347,7 @@ def order_reject(request: HttpRequest, pk: int) -> HttpResponse:
 
 @membership_required("orders:download")
 def order_proforma(request: HttpRequest, pk: int) -> HttpResponse:
-    from .printing.proforma import render_proforma
+    from ..printing.proforma import render_proforma
 
     order = selectors.order_get(membership=request.membership, pk=pk)
     response = HttpResponse(render_proforma(order), content_type="application/pdf")

@@ -1,0 +1,1 @@
+"""Web pages of the vouchers app, one module per journey."""
