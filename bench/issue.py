@@ -114,13 +114,14 @@ def main() -> None:
     with (
         transaction.atomic(),
         raw.copy(
-            "COPY bench_cheque (booklet_id, position, code, value_cents, expires_on, status) "
+            "COPY bench_cheque (booklet_id, position, code, value_cents, expires_on, status, "
+            "blocked_reason) "
             "FROM STDIN"
         ) as copy,
     ):
         for index, code in enumerate(ready_codes):
             copy.write_row(
-                (booklet_id + index // 10, index % 10 + 1, code, 1000, expires, "active")
+                (booklet_id + index // 10, index % 10 + 1, code, 1000, expires, "active", "")
             )
     raw_seconds = time.perf_counter() - started
     with connection.cursor() as cursor:

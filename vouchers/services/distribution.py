@@ -302,11 +302,25 @@ def booklet_assign(
     require(actor.membership, "booklets:assign")
     profile = _clean_profile(age_bracket, postcode, gender, situation)
     person = _clean_person(person)
+    # Lock order: the booklet, then the person for the programme; the same everywhere.
+    booklet = (
+        Booklet.objects.select_for_update()
+        .select_related("programme")
+        .filter(pk=booklet.pk)
+        .first()
+    )
+    if booklet is None or booklet.holder_id != actor.organisation.pk:
+        raise NotFound(_("Chéquier introuvable."), code="booklet_not_found")
+    if booklet.status != BookletStatus.ALLOCATED:
+        raise Conflict(
+            _("Ce chéquier ne peut pas être remis : il est « %(status)s ».")
+            % {"status": booklet.get_status_display()},
+            code="booklet_not_assignable",
+        )
     programme = booklet.programme
     key = dedup_key(
         last_name=person.last_name, first_name=person.first_name, birth_date=person.birth_date
     )
-    # Lock the person for this programme (a row per programme and key), then count.
     BeneficiaryLimitLock.objects.get_or_create(programme=programme, dedup_key=key)
     BeneficiaryLimitLock.objects.select_for_update().get(programme=programme, dedup_key=key)
     now = timezone.now()
@@ -336,23 +350,13 @@ def booklet_assign(
         dedup_key=key,
         **profile,
     )
-    assigned = Booklet.objects.filter(
-        pk=booklet.pk, holder=actor.organisation, status=BookletStatus.ALLOCATED
-    ).update(
+    assigned = Booklet.objects.filter(pk=booklet.pk, status=BookletStatus.ALLOCATED).update(
         status=BookletStatus.ASSIGNED,
         beneficiary=beneficiary,
         assigned_at=now,
         assigned_by=actor.user,
     )
-    if assigned != 1:
-        booklet.refresh_from_db()
-        if booklet.holder_id != actor.organisation.pk:
-            raise NotFound(_("Chéquier introuvable."), code="booklet_not_found")
-        raise Conflict(
-            _("Ce chéquier ne peut pas être remis : il est « %(status)s ».")
-            % {"status": booklet.get_status_display()},
-            code="booklet_not_assignable",
-        )
+    assert assigned == 1  # the row is locked above
     if programme.validity_kind == ValidityKind.MONTHS_FROM_HANDOVER:
         expires_on = _add_months(timezone.localdate(), programme.validity_months)
         Cheque.objects.filter(booklet=booklet).update(expires_on=expires_on)

@@ -48,6 +48,7 @@ def _booklet_rows(order: Order, year: int) -> list[dict]:
             "status": BookletStatus.IN_STOCK,
             "print_position": index + 1,
             "created_at": now,
+            "blocked_reason": "",
         }
         for index, size in enumerate(sizes)
     ]
@@ -77,7 +78,7 @@ def _insert_postgresql(booklets: list[dict], value_cents: int, expires_on: date 
                 transaction.atomic(),
                 raw.copy(
                     "COPY vouchers_cheque (booklet_id, position, code, value_cents, expires_on,"
-                    " status) FROM STDIN"
+                    " status, blocked_reason) FROM STDIN"
                 ) as copy,
             ):
                 for booklet_id, size in pairs:
@@ -90,6 +91,7 @@ def _insert_postgresql(booklets: list[dict], value_cents: int, expires_on: date 
                                 value_cents,
                                 expires_on,
                                 ChequeStatus.ACTIVE,
+                                "",
                             )
                         )
             return total
