@@ -9,6 +9,7 @@ never contain Crockford's awkward extra check characters.
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 
@@ -77,11 +78,38 @@ def new_code() -> str:
     return body + check_symbol(body)
 
 
+# RFC 4648 base32 symbols mapped onto Crockford's, to encode random bytes in C, not per symbol.
+_RFC_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", ALPHABET.encode())
+# Three symbols at a time: ((s * x) * y) * z = a³·s + a²·x + a·y + z, from two tables.
+_TIMES_A3 = [_TIMES_A[_TIMES_A[_TIMES_A[x]]] for x in range(32)]
+_TRIPLE = {
+    x + y + z: _TIMES_A[_TIMES_A[_VALUE[x]]] ^ _TIMES_A[_VALUE[y]] ^ _VALUE[z]
+    for x in ALPHABET
+    for y in ALPHABET
+    for z in ALPHABET
+}
+
+
+def _check_fast(body: str) -> str:
+    """Same result as :func:`check_symbol`, four table steps instead of twelve."""
+    state = 0
+    for i in range(0, BODY_LENGTH, 3):
+        state = _TIMES_A3[state] ^ _TRIPLE[body[i : i + 3]]
+    return ALPHABET[_TIMES_A[state]]
+
+
 def new_codes(count: int) -> list[str]:
-    """``count`` distinct random codes (the database still enforces uniqueness across batches)."""
+    """``count`` distinct random codes (the database still enforces uniqueness across batches).
+
+    Each code takes 60 bits from 10 random bytes (16 base32 symbols, the first 12 kept).
+    """
     drawn: dict[str, None] = {}  # keeps the drawing order
     while len(drawn) < count:
-        drawn.update(dict.fromkeys(new_code() for _ in range(count - len(drawn))))
+        missing = count - len(drawn)
+        symbols = base64.b32encode(secrets.token_bytes(10 * missing)).translate(_RFC_TO_CROCKFORD)
+        text = symbols.decode()
+        bodies = [text[i : i + BODY_LENGTH] for i in range(0, 16 * missing, 16)]
+        drawn.update(dict.fromkeys(body + _check_fast(body) for body in bodies))
     return list(drawn)
 
 

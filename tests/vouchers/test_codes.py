@@ -80,3 +80,8 @@ def test_codes_are_random_not_sequential():
 
 def test_masking_keeps_only_the_end_readable():
     assert codes.mask("ABCDEFGHJKMNP") == "XXXX-XXXX-JKMN-P"
+
+
+@given(bodies)
+def test_the_bulk_check_symbol_equals_the_reference_one(body):
+    assert codes._check_fast(body) == codes.check_symbol(body)
