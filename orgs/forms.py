@@ -36,7 +36,7 @@ class OrganisationForm(forms.Form):
         label=_("SIRET"), max_length=20, help_text=_("14 chiffres, espaces acceptés.")
     )
     address = forms.CharField(label=_("Adresse"), max_length=250)
-    postcode = forms.CharField(label=_("Code postal"), max_length=5, min_length=5)
+    postcode = forms.CharField(label=_("Code postal"), max_length=8)
     city = forms.CharField(label=_("Commune"), max_length=120)
     departement = forms.CharField(label=_("Département"), max_length=3)
     admin_email = forms.EmailField(

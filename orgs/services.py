@@ -163,6 +163,15 @@ def invitation_create(
             field="email",
             code="already_member",
         )
+    if Invitation.objects.pending().filter(organisation=organisation, email=email).exists():
+        raise ValidationFailed(
+            _(
+                "Une invitation est déjà en attente pour cette adresse : annulez-la pour en "
+                "envoyer une nouvelle."
+            ),
+            field="email",
+            code="already_invited",
+        )
     return _invite(actor=actor, organisation=organisation, email=email, role=role)
 
 
@@ -311,6 +320,11 @@ def membership_change_role(*, actor: Actor, membership: Membership, role: str) -
 def membership_remove(*, actor: Actor, membership: Membership) -> Membership:
     """Remove a member: the membership ends and its API tokens are revoked."""
     require(actor.membership, "members:manage")
+    if actor.membership is not None and membership.pk == actor.membership.pk:
+        raise Conflict(
+            _("Vous ne pouvez pas vous retirer vous-même : demandez-le à un autre administrateur."),
+            code="cannot_remove_self",
+        )
     admins = _lock_admins(membership.organisation)
     membership.refresh_from_db()
     if not membership.is_active:

@@ -12,9 +12,30 @@ register = template.Library()
 @register.inclusion_tag("includes/nav_item.html", takes_context=True)
 def nav_item(context, url_name: str, label: str) -> dict:
     request = context.get("request")
-    match = getattr(request, "resolver_match", None)
-    current = bool(match and match.view_name == url_name)
-    return {"url": reverse(url_name), "label": label, "current": current}
+    url = reverse(url_name)
+    path = getattr(request, "path", "")
+    # The home link is current only on the home page; others also on the pages below them.
+    current = path == url if url == "/" else path.startswith(url)
+    return {"url": url, "label": label, "current": current}
+
+
+@register.filter
+def audit_details(data: dict | None) -> list[tuple[str, str]]:
+    """An audit event's data as readable « key: value » pairs (before → after when both)."""
+    if not data:
+        return []
+    before, after = data.get("before") or {}, data.get("after") or {}
+    rows = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if key in before and key in after:
+            rows.append((key, f"{old} → {new}"))
+        else:
+            rows.append((key, str(new if key in after else old)))
+    for key, value in sorted(data.items()):
+        if key not in ("before", "after"):
+            rows.append((key, str(value)))
+    return rows
 
 
 @register.filter

@@ -207,7 +207,7 @@ def test_a_person_in_two_organisations_switches_between_them(
     assert response.wsgi_request.membership == second
     text = re.sub(r"<[^>]+>", "", _text(response))
     assert "Vous agissez maintenant pour Zèbre Solidaire" in text
-    assert "Vous agissez pour Zèbre Solidaire en tant que Agent" in text
+    assert "Vous agissez pour Zèbre Solidaire en tant qu'agent" in text
     # The choice sticks for the next pages.
     assert client.get("/membres/").status_code == 403
 

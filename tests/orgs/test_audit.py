@@ -131,5 +131,5 @@ def test_a_refused_operation_writes_no_event(funder_admin):
     funder = Actor(user=funder_admin.user, membership=funder_admin)
     before = AuditEvent.objects.count()
     with pytest.raises(Exception, match="au moins un administrateur"):
-        membership_remove(actor=funder, membership=funder_admin)
+        membership_change_role(actor=funder, membership=funder_admin, role="agent")
     assert AuditEvent.objects.count() == before

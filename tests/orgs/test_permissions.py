@@ -268,11 +268,11 @@ def test_the_last_admin_cannot_be_demoted(funder_admin, client_for):
     assert funder_admin.role == MemberRole.ADMIN
 
 
-def test_the_last_admin_cannot_be_removed(funder_admin, client_for):
+def test_an_admin_cannot_remove_themselves(funder_admin, client_for):
     response = client_for(funder_admin).post(f"/membres/{funder_admin.pk}/retirer/", follow=True)
 
     assert response.status_code == 200
-    assert LAST_ADMIN in _text(response)
+    assert "Vous ne pouvez pas vous retirer vous-même" in _text(response)
     funder_admin.refresh_from_db()
     assert funder_admin.is_active
 
@@ -293,3 +293,14 @@ def test_an_admin_can_be_demoted_or_removed_while_another_admin_remains(funder_a
     # Now funder_admin is the last admin again.
     refused = client.post(f"/membres/{funder_admin.pk}/", {"role": "agent"})
     assert LAST_ADMIN in _text(refused)
+
+
+def test_inviting_an_address_already_invited_is_refused(funder_admin, client_for):
+    client = client_for(funder_admin)
+    client.post("/membres/inviter/", {"email": "nina@example.org", "role": "agent"})
+    again = client.post("/membres/inviter/", {"email": "Nina@Example.org", "role": "admin"})
+    assert again.status_code == 200
+    assert "Une invitation est déjà en attente" in _text(again)
+    from orgs.models import Invitation
+
+    assert Invitation.objects.filter(email="nina@example.org").count() == 1
