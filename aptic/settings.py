@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "orgs.middleware.CurrentMembershipMiddleware",
+    "aptic.middleware.BusyDatabaseMiddleware",
 ]
 
 ROOT_URLCONF = "aptic.urls"

@@ -7,12 +7,18 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
+from vouchers.selectors.stock import expiry_warnings
+
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     if request.membership is None:
         return render(request, "orgs/no_membership.html", status=403)
-    return render(request, "home.html")
+    return render(
+        request,
+        "home.html",
+        {"expiry_warnings": expiry_warnings(membership=request.membership)},
+    )
 
 
 def _is_api(request: HttpRequest) -> bool:

@@ -31,6 +31,7 @@ from ..models import (
     ChequeStatus,
     Gender,
     MovementKind,
+    Order,
     Programme,
     Situation,
     ValidityKind,
@@ -108,6 +109,8 @@ def booklets_allocate(
         in_range = Booklet.objects.filter(
             funder=funder, number__gte=first_number, number__lte=last_number
         )
+        if programme is not None:
+            in_range = in_range.filter(programme=programme)
         unavailable = in_range.exclude(pk__in=candidates.values("pk")).count()
         if unavailable:
             raise Conflict(
@@ -189,7 +192,7 @@ def booklets_return(*, actor: Actor, numbers: list[str]) -> BookletMovement:
     if not numbers:
         raise ValidationFailed(_("Indiquez au moins un numéro."), field="numbers", code="required")
     booklets = list(
-        Booklet.objects.select_for_update()
+        Booklet.objects.select_for_update(of=("self",))
         .filter(number__in=numbers)
         .filter(Q(funder=organisation) | Q(holder=organisation))
         .select_related("programme", "holder", "funder")
@@ -492,6 +495,8 @@ def booklet_replace(*, actor: Actor, booklet: Booklet) -> Booklet:
     from ..counters import booklet_number, counter_take
 
     year = timezone.localdate().year
+    # Lock the order: two replacements at once must not take the same print position.
+    list(Order.objects.select_for_update().filter(pk=booklet.order_id).values_list("pk"))
     last_position = (
         Booklet.objects.filter(order=booklet.order)
         .order_by("-print_position")
