@@ -32,19 +32,30 @@ def postcode_points() -> dict[str, tuple[float, float, str]]:
         postcodes_of: dict[str, list[str]] = defaultdict(list)
         for row in csv.DictReader(handle):
             postcodes_of[row["commune_id"]].append(codes[row["codepostal_id"]])
-    points: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
+    located: dict[str, tuple[float, float]] = {}
+    rows = []
     with lzma.open(data / "communes.csv.lzma", "rt", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
+            rows.append((row["id"], row["code"], row["commune_parent_id"]))
             location = row["mairie_localisation"]
-            if not location or location == "\\N" or row["id"] not in postcodes_of:
-                continue
-            # WKB point: byte order, geometry type, then x (longitude) and y (latitude).
-            longitude, latitude = struct.unpack("<dd", bytes.fromhex(location)[5:21])
-            if not (math.isfinite(latitude) and math.isfinite(longitude)):
-                continue  # a few communes have an empty point
-            departement = row["code"][:3] if row["code"].startswith("97") else row["code"][:2]
-            for postcode in postcodes_of[row["id"]]:
-                points[postcode].append((latitude, longitude, departement))
+            point = None
+            if location and location != "\\N":
+                # WKB point: byte order, geometry type, then x (longitude) and y (latitude).
+                longitude, latitude = struct.unpack("<dd", bytes.fromhex(location)[5:21])
+                point = (latitude, longitude)
+            elif row["geometry"] and row["geometry"] != "\\N":
+                point = _outer_ring_mean(bytes.fromhex(row["geometry"]))
+            if point and all(math.isfinite(v) for v in point):
+                located[row["id"]] = point
+    points: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
+    for commune_id, insee, parent_id in rows:
+        # Arrondissements (Paris, Lyon, Marseille) have no town hall of their own: use the city's.
+        point = located.get(commune_id) or located.get(parent_id)
+        if point is None or commune_id not in postcodes_of:
+            continue
+        departement = insee[:3] if insee.startswith("97") else insee[:2]
+        for postcode in postcodes_of[commune_id]:
+            points[postcode].append((*point, departement))
     return {
         code: (
             sum(p[0] for p in group) / len(group),
@@ -53,6 +64,25 @@ def postcode_points() -> dict[str, tuple[float, float, str]]:
         )
         for code, group in points.items()
     }
+
+
+def _outer_ring_mean(wkb: bytes) -> tuple[float, float] | None:
+    """Mean vertex of the first polygon's outer ring of a little-endian WKB (multi)polygon."""
+    try:
+        kind = struct.unpack_from("<I", wkb, 1)[0]
+        offset = 5
+        if kind == 6:  # MultiPolygon: skip the count and the first polygon's header
+            offset += 4 + 5
+        rings = struct.unpack_from("<I", wkb, offset)[0]
+        if not rings:
+            return None
+        count = struct.unpack_from("<I", wkb, offset + 4)[0]
+        values = struct.unpack_from(f"<{2 * count}d", wkb, offset + 8)
+    except struct.error:
+        return None
+    if not count:
+        return None
+    return (sum(values[1::2]) / count, sum(values[0::2]) / count)
 
 
 EARTH_RADIUS_KM = 6371.0

@@ -358,3 +358,20 @@ class Postcode(models.Model):
     @property
     def point(self) -> tuple[float, float]:
         return (self.latitude, self.longitude)
+
+
+class ServiceCategory(models.Model):
+    """An entry of the operator-managed catalogue of training services."""
+
+    name = models.CharField(_("nom"), max_length=150, unique=True)
+    slug = models.SlugField(_("identifiant"), max_length=80, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    is_active = models.BooleanField(_("proposé"), default=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("catégorie de service")
+        verbose_name_plural = _("catalogue des services")
+
+    def __str__(self) -> str:
+        return self.name

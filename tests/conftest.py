@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from django.db import connection
 from rest_framework.test import APIClient
@@ -40,6 +42,39 @@ def _tasks_run_in_process():
 def _fast_password_hashing(settings):
     # PBKDF2 is deliberately slow; tests create many users and sign them in.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@functools.cache
+def _postcode_rows() -> list[tuple[str, float, float, str]]:
+    from orgs.geo import postcode_points
+
+    return [(code, *point) for code, point in sorted(postcode_points().items())]
+
+
+@pytest.fixture(autouse=True)
+def _postcodes_loaded(request):
+    """Refill the postcode table that a transactional test's flush emptied.
+
+    The data migration fills it once per test database; ``transaction=True`` tests (browser,
+    concurrency) truncate every table when they end.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker and marker.kwargs.get("transaction")) or (
+        "transactional_db" in request.fixturenames or "live_server" in request.fixturenames
+    )
+    if transactional:
+        request.getfixturevalue("transactional_db")
+    elif marker or "db" in request.fixturenames:
+        request.getfixturevalue("db")
+    else:
+        return
+    from orgs.models import Postcode
+
+    if not Postcode.objects.exists():
+        Postcode.objects.bulk_create(
+            Postcode(code=code, latitude=lat, longitude=lon, departement=dep)
+            for code, lat, lon, dep in _postcode_rows()
+        )
 
 
 @pytest.fixture(autouse=True)

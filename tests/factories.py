@@ -58,7 +58,7 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 
 class ServiceCategoryFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = "vouchers.ServiceCategory"
+        model = "orgs.ServiceCategory"
 
     name = factory.Sequence(lambda n: f"Service {n}")
     slug = factory.Sequence(lambda n: f"service-{n}")

@@ -103,6 +103,30 @@ OWNED_OBJECTS: dict[str, Callable] = {
     "vouchers:order_proforma": _order_kwargs,
     "vouchers:order_download": _order_kwargs,
     "api_order_detail": _order_kwargs,
+    # The counter: a booklet the owner holds; the receipt of a booklet the owner handed out.
+    "vouchers:counter_assign": lambda owner: __import__(
+        "tests.vouchers.test_counter", fromlist=["_"]
+    ).tenancy_booklet_kwargs(owner),
+    "vouchers:receipt": lambda owner: __import__(
+        "tests.vouchers.test_counter", fromlist=["_"]
+    ).tenancy_receipt_kwargs(owner),
+    "vouchers:receipt_pdf": lambda owner: __import__(
+        "tests.vouchers.test_counter", fromlist=["_"]
+    ).tenancy_receipt_kwargs(owner),
+    # Distribution: a booklet the owner funds, by number.
+    **dict.fromkeys(
+        [
+            "api_booklet",
+            "api_booklet_assign",
+            "vouchers:booklet_detail",
+            "vouchers:booklet_block",
+            "vouchers:cheques_block",
+            "vouchers:booklet_replace",
+        ],
+        lambda owner: __import__(
+            "tests.vouchers.test_stock", fromlist=["_"]
+        ).tenancy_booklet_kwargs(owner),
+    ),
 }
 
 

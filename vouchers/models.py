@@ -11,29 +11,12 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from orgs.models import Organisation
+from orgs.models import Organisation, ServiceCategory
 
 if TYPE_CHECKING:
     from orgs.models import Membership
 
 BOOKLET_SIZES = (5, 10)
-
-
-class ServiceCategory(models.Model):
-    """An entry of the operator-managed catalogue of training services."""
-
-    name = models.CharField(_("nom"), max_length=150, unique=True)
-    slug = models.SlugField(_("identifiant"), max_length=80, unique=True)
-    description = models.TextField(_("description"), blank=True)
-    is_active = models.BooleanField(_("proposé"), default=True)
-
-    class Meta:
-        ordering = ["name"]
-        verbose_name = _("catégorie de service")
-        verbose_name_plural = _("catalogue des services")
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class ValidityKind(models.TextChoices):

@@ -266,15 +266,16 @@ def _clean_profile(age_bracket: str, postcode: str, gender: str, situation: str)
 
 def _clean_person(person: Person) -> Person:
     today = timezone.localdate()
-    if not (person.last_name or "").strip() or not (person.first_name or "").strip():
-        raise ValidationFailed(
-            _(
-                "Le nom et le prénom servent à vérifier la limite par "
-                "personne ; ils ne sont pas enregistrés."
-            ),
-            field="last_name",
-            code="required",
-        )
+    for field, value in (("last_name", person.last_name), ("first_name", person.first_name)):
+        if not (value or "").strip():
+            raise ValidationFailed(
+                _(
+                    "Le nom et le prénom servent à vérifier la limite par "
+                    "personne ; ils ne sont pas enregistrés."
+                ),
+                field=field,
+                code="required",
+            )
     if not isinstance(person.birth_date, date) or not (
         date(1900, 1, 1) <= person.birth_date <= today - timedelta(days=365 * 15)
     ):
@@ -321,6 +322,12 @@ def booklet_assign(
             code="booklet_not_assignable",
         )
     programme = booklet.programme
+    if programme.last_valid_day and programme.last_valid_day < timezone.localdate():
+        raise Conflict(
+            _("Ce chéquier a expiré le %(date)s : il ne peut plus être remis.")
+            % {"date": programme.last_valid_day.strftime("%d/%m/%Y")},
+            code="booklet_expired",
+        )
     key = dedup_key(
         last_name=person.last_name, first_name=person.first_name, birth_date=person.birth_date
     )
@@ -329,7 +336,10 @@ def booklet_assign(
     now = timezone.now()
     since = now - timedelta(days=programme.limit_period_days)
     already = Booklet.objects.filter(
-        programme=programme, beneficiary__dedup_key=key, assigned_at__gte=since
+        programme=programme,
+        beneficiary__dedup_key=key,
+        assigned_at__gte=since,
+        replaces__isnull=True,  # a replacement is the same hand-over, not a new one
     ).count()
     override_reason = (override_reason or "").strip()
     if already >= programme.max_booklets_per_beneficiary:

@@ -21,6 +21,6 @@ def unload(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("orgs", "0003_postcode")]
+    dependencies = [("orgs", "0002_audit_append_only_trigger")]
 
     operations = [migrations.RunPython(load, unload)]
