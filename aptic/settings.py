@@ -162,8 +162,14 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+PRIVATE_MEDIA_ROOT = env.path("PRIVATE_MEDIA_ROOT", default=BASE_DIR / "private-media")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Supporting documents: no URL, served only through permission-checked views.
+    "private": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(PRIVATE_MEDIA_ROOT), "base_url": None},
+    },
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -178,6 +184,17 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Aptic <ne-pas-repondre@aptic.fr>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# Abuse limits at the counters (per minute) and the lock-out after repeated failures.
+REDEEM_RATE_PER_MEMBERSHIP = env.int("REDEEM_RATE_PER_MEMBERSHIP", default=120)
+REDEEM_RATE_PER_IP = env.int("REDEEM_RATE_PER_IP", default=240)
+PUBLIC_CHEQUE_RATE_PER_IP = env.int("PUBLIC_CHEQUE_RATE_PER_IP", default=30)
+LOCKOUT_FAILURES = env.int("LOCKOUT_FAILURES", default=30)
+LOCKOUT_WINDOW_MINUTES = env.int("LOCKOUT_WINDOW_MINUTES", default=10)
+LOCKOUT_MINUTES = env.int("LOCKOUT_MINUTES", default=30)
+REDEMPTION_CANCEL_HOURS = 24
+# Test-only switch for the control test that shows the race the compare-and-set prevents.
+REDEEM_UNSAFE_WITHOUT_GUARD = False
 
 # Invitations to join an organisation stay valid this long.
 INVITATION_VALIDITY_DAYS = env.int("INVITATION_VALIDITY_DAYS", default=7)
@@ -234,5 +251,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
 }

@@ -96,7 +96,10 @@ def print_run_start(*, order_id: int) -> PrintRun | None:
     """
     with transaction.atomic():
         order = (
-            Order.objects.select_for_update().select_related("funder").filter(pk=order_id).first()
+            Order.objects.select_for_update(of=("self",))
+            .select_related("funder")
+            .filter(pk=order_id)
+            .first()
         )
         if order is None or order.status not in (OrderStatus.ISSUED, OrderStatus.PRINTED):
             return None
