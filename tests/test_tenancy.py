@@ -76,6 +76,18 @@ def _order(owner):
     return order_create(actor=actor, programme=programme, lines={5: 1})
 
 
+def _printed_order_kwargs(owner):
+    from tests.vouchers.helpers import issued_order, operator_membership
+    from vouchers.services.printing import print_chunk_render, print_run_finish, print_run_start
+
+    order = issued_order(lines={5: 1}, funder=owner, operator=operator_membership())
+    run = print_run_start(order_id=order.pk)
+    for chunk in run.chunks.all():
+        print_chunk_render(chunk_id=chunk.pk)
+    print_run_finish(run_id=run.pk)
+    return {"pk": order.pk}
+
+
 def _order_kwargs(owner):
     return {"pk": _order(owner).pk}
 
@@ -101,7 +113,7 @@ OWNED_OBJECTS: dict[str, Callable] = {
     "vouchers:order_approve": _order_kwargs,
     "vouchers:order_reject": _order_kwargs,
     "vouchers:order_proforma": _order_kwargs,
-    "vouchers:order_download": _order_kwargs,
+    "vouchers:order_download": _printed_order_kwargs,
     "api_order_detail": _order_kwargs,
     # The counter: a booklet the owner holds; the receipt of a booklet the owner handed out.
     "vouchers:counter_assign": lambda owner: __import__(
