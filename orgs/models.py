@@ -375,3 +375,194 @@ class ServiceCategory(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class AccreditationStatus(models.TextChoices):
+    DRAFT = "draft", _("Brouillon")
+    SUBMITTED = "submitted", _("Envoyée")
+    IN_REVIEW = "in_review", _("En cours d'examen")
+    APPROVED = "approved", _("Qualifié")
+    CHANGES_REQUESTED = "changes_requested", _("Compléments demandés")
+    REJECTED = "rejected", _("Refusée")
+    SUSPENDED = "suspended", _("Suspendue")
+    EXPIRED = "expired", _("Expirée")
+
+
+ACCREDITATION_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    AccreditationStatus.DRAFT: (AccreditationStatus.SUBMITTED,),
+    AccreditationStatus.SUBMITTED: (
+        AccreditationStatus.IN_REVIEW,
+        AccreditationStatus.APPROVED,
+        AccreditationStatus.CHANGES_REQUESTED,
+        AccreditationStatus.REJECTED,
+    ),
+    AccreditationStatus.IN_REVIEW: (
+        AccreditationStatus.APPROVED,
+        AccreditationStatus.CHANGES_REQUESTED,
+        AccreditationStatus.REJECTED,
+    ),
+    AccreditationStatus.CHANGES_REQUESTED: (AccreditationStatus.SUBMITTED,),
+    AccreditationStatus.APPROVED: (
+        AccreditationStatus.SUSPENDED,
+        AccreditationStatus.EXPIRED,
+        AccreditationStatus.APPROVED,  # renewal: a new validity end date
+    ),
+    AccreditationStatus.SUSPENDED: (AccreditationStatus.APPROVED, AccreditationStatus.EXPIRED),
+    AccreditationStatus.EXPIRED: (AccreditationStatus.APPROVED,),
+    AccreditationStatus.REJECTED: (),
+}
+
+
+class BankStatus(models.TextChoices):
+    UNVERIFIED = "unverified", _("À vérifier")
+    VERIFIED = "verified", _("Vérifié")
+
+
+class AccreditationQuerySet(models.QuerySet["Accreditation"]):
+    def visible_to(self, membership: Membership) -> AccreditationQuerySet:
+        if membership.organisation.is_operator:
+            return self.all()
+        return self.filter(organisation_id=membership.organisation_id)
+
+    def valid_on(self, day) -> AccreditationQuerySet:
+        return self.filter(status=AccreditationStatus.APPROVED, valid_until__gte=day)
+
+
+class Accreditation(models.Model):
+    """A provider's application to redeem cheques, its review and its validity."""
+
+    organisation = models.OneToOneField(
+        Organisation, on_delete=models.PROTECT, related_name="accreditation"
+    )
+    status = models.CharField(
+        _("état"), max_length=20, choices=AccreditationStatus.choices,
+        default=AccreditationStatus.DRAFT,
+    )
+    applicant_name = models.CharField(_("votre nom"), max_length=150, blank=True)
+    applicant_email = models.EmailField(_("votre e-mail"), blank=True)
+    applicant_phone = models.CharField(_("votre téléphone"), max_length=30, blank=True)
+    legal_name = models.CharField(_("raison sociale"), max_length=200, blank=True)
+    siret = models.CharField(_("SIRET"), max_length=14, blank=True)
+    legal_form = models.CharField(_("forme juridique"), max_length=100, blank=True)
+    legal_rep_name = models.CharField(_("représentant légal"), max_length=150, blank=True)
+    legal_rep_title = models.CharField(_("qualité"), max_length=100, blank=True)
+    iban = models.CharField(_("IBAN"), max_length=34, blank=True)
+    bic = models.CharField(_("BIC"), max_length=11, blank=True)
+    account_holder = models.CharField(_("titulaire du compte"), max_length=150, blank=True)
+    bank_status = models.CharField(
+        max_length=12, choices=BankStatus.choices, default=BankStatus.UNVERIFIED
+    )
+    bank_verified_at = models.DateTimeField(null=True, blank=True)
+    bank_verified_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    charter_accepted_at = models.DateTimeField(null=True, blank=True)
+    terms_accepted_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    review_comment = models.TextField(_("commentaire de l'examen"), blank=True)
+    valid_until = models.DateField(_("qualifié jusqu'au"), null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = AccreditationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at"]
+        verbose_name = _("qualification")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=AccreditationStatus.values),
+                name="accreditation_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=AccreditationStatus.APPROVED) | Q(valid_until__isnull=False),
+                name="approved_accreditation_has_end_date",
+            ),
+            models.UniqueConstraint(
+                fields=["siret"], condition=~Q(siret=""), name="accreditation_siret_used_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation} ({self.get_status_display()})"
+
+    @property
+    def is_locked(self) -> bool:
+        """Submitted applications cannot be edited until changes are requested."""
+        return self.status not in (AccreditationStatus.DRAFT, AccreditationStatus.CHANGES_REQUESTED)
+
+    def is_valid_on(self, day) -> bool:
+        return (
+            self.status == AccreditationStatus.APPROVED
+            and self.valid_until is not None
+            and self.valid_until >= day
+        )
+
+
+class AccreditationSite(models.Model):
+    """One address and its service offer; each site is accredited on its own."""
+
+    accreditation = models.ForeignKey(
+        Accreditation, on_delete=models.PROTECT, related_name="sites"
+    )
+    name = models.CharField(_("nom du lieu"), max_length=150)
+    address = models.CharField(_("adresse"), max_length=250)
+    postcode = models.CharField(_("code postal"), max_length=5)
+    city = models.CharField(_("commune"), max_length=120)
+    departement = models.CharField(_("département"), max_length=3)
+    services = models.ManyToManyField(
+        ServiceCategory, related_name="sites", verbose_name=_("services proposés")
+    )
+    opening_hours = models.CharField(_("horaires"), max_length=250, blank=True)
+    is_approved = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(postcode__regex=r"^[0-9]{5}$"), name="site_postcode_5_digits"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}, {self.postcode} {self.city}"
+
+
+class DocumentKind(models.TextChoices):
+    KBIS = "kbis", _("Extrait Kbis ou avis de situation SIRENE")
+    INSURANCE = "insurance", _("Attestation d'assurance")
+    BANK = "bank", _("Relevé d'identité bancaire")
+    OTHER = "other", _("Autre pièce")
+
+
+def private_storage():
+    """The storage of supporting documents (settings.STORAGES["private"])."""
+    from django.core.files.storage import storages
+
+    return storages["private"]
+
+
+class AccreditationDocument(models.Model):
+    """A supporting document, stored privately: served only through a checked view."""
+
+    accreditation = models.ForeignKey(
+        Accreditation, on_delete=models.PROTECT, related_name="documents"
+    )
+    kind = models.CharField(_("type"), max_length=12, choices=DocumentKind.choices)
+    file = models.FileField(storage=private_storage, upload_to="accreditation/%Y/")
+    original_name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=60)
+    size = models.PositiveIntegerField()
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    uploaded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", null=True)
+
+    class Meta:
+        ordering = ["uploaded_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.original_name}"

@@ -9,7 +9,8 @@ from django.utils import timezone
 from orgs.audit import Actor
 from orgs.models import Membership
 
-from .models import Order, OrderStatus, Programme, ServiceCategory
+from .models import BookletMovement, BookletStatus, Order, OrderStatus, Programme, ServiceCategory
+from .services.distribution import Person, booklet_assign, booklets_allocate
 from .services.issuance import order_issue
 from .services.orders import order_approve, order_create, order_submit
 from .services.programmes import programme_create, service_category_save
@@ -40,6 +41,51 @@ def _actor(email: str, slug: str) -> Actor:
         .get(user__email=email, organisation__slug=slug)
     )
     return Actor(user=membership.user, membership=membership)
+
+
+# Pseudonymous demo people: the names only feed the dedup key and are not stored.
+DEMO_PEOPLE = [
+    ("Martin", "Josiane", date(1948, 3, 12), "75+", "33000", "female", "senior"),
+    ("Nguyen", "Thierry", date(1969, 11, 2), "45-59", "33000", "male", "job_seeker"),
+    ("Benali", "Samira", date(1985, 6, 21), "26-44", "33130", "female", "rsa"),
+    ("Lopez", "Michel", date(1957, 1, 30), "60-74", "33800", "male", "senior"),
+    ("Diallo", "Aminata", date(1999, 9, 9), "16-25", "33130", "female", "student"),
+    ("Moreau", "Gérard", date(1951, 5, 5), "60-74", "33400", "male", "disability"),
+]
+
+
+def _seed_distribution(funder: Actor, programme: Programme) -> list[str]:
+    """Booklets allocated to the demo distributors, some already handed out."""
+    if BookletMovement.objects.exists():
+        return []
+    ccas = _actor("julien.petit@ccas-bordeaux.demo", "ccas-bordeaux")
+    begles = _actor("ines.moreau@fs-begles.demo", "france-services-begles")
+    to_ccas = booklets_allocate(
+        actor=funder, distributor=ccas.organisation, programme=programme, size=10, count=10
+    )
+    to_begles = booklets_allocate(
+        actor=funder, distributor=begles.organisation, programme=programme, size=5, count=5
+    )
+    booklets_allocate(
+        actor=funder, distributor=funder.organisation, programme=programme, size=10, count=3
+    )
+    handed = 0
+    for (agent, movement), person in zip(
+        [(ccas, to_ccas)] * 4 + [(begles, to_begles)] * 2, DEMO_PEOPLE, strict=True
+    ):
+        booklet = movement.booklets.filter(status=BookletStatus.ALLOCATED).order_by("number")[0]
+        last, first, born, age, postcode, gender, situation = person
+        booklet_assign(
+            actor=agent,
+            booklet=booklet,
+            person=Person(last, first, born),
+            age_bracket=age,
+            postcode=postcode,
+            gender=gender,
+            situation=situation,
+        )
+        handed += 1
+    return [f"18 booklets allocated to 3 distributors, {handed} handed out"]
 
 
 def seed_vouchers() -> list[str]:
@@ -126,6 +172,7 @@ def seed_vouchers() -> list[str]:
         )
         order_submit(actor=bordeaux, order=order)
         summary.append(f"{order.reference}: 40 booklets of 5, waiting for the operator's approval")
+    summary.extend(_seed_distribution(gironde, gironde_programme))
     pending = Order.objects.filter(status=OrderStatus.SUBMITTED).count()
     summary.append(f"{pending} order(s) waiting for approval")
     return summary

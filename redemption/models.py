@@ -1,0 +1,178 @@
+"""Redemptions at the provider's counter, failed scans, and (later) settlement."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from orgs.models import AccreditationSite, Organisation, ServiceCategory
+from vouchers.models import Cheque
+
+if TYPE_CHECKING:
+    from orgs.models import Membership
+
+
+class Reason(models.TextChoices):
+    """The shared vocabulary of a cheque check (UI and API)."""
+
+    OK = "ok", _("Chèque valide")
+    UNKNOWN_CHEQUE = "unknown_cheque", _("Chèque inconnu")
+    INVALID_CODE = "invalid_code", _("Code mal saisi (vérifiez les caractères)")
+    ALREADY_REDEEMED = "already_redeemed", _("Chèque déjà encaissé")
+    EXPIRED = "expired", _("Chèque expiré")
+    BLOCKED = "blocked", _("Chèque bloqué (perte ou vol)")
+    VOIDED = "voided", _("Chèque annulé")
+    NOT_ELIGIBLE = "not_eligible", _("Chèque non utilisable ici")
+
+
+class RedemptionStatus(models.TextChoices):
+    ACTIVE = "active", _("Encaissé")
+    CANCELLED = "cancelled", _("Annulé")
+
+
+class RedemptionQuerySet(models.QuerySet["Redemption"]):
+    def visible_to(self, membership: Membership) -> RedemptionQuerySet:
+        """A redemption: its provider, the funders of its cheques; operators: all."""
+        organisation = membership.organisation
+        if organisation.is_operator:
+            return self.all()
+        funded = RedemptionLine.objects.filter(cheque__booklet__funder=organisation).values(
+            "redemption_id"
+        )
+        return self.filter(Q(provider=organisation) | Q(pk__in=funded))
+
+
+class Redemption(models.Model):
+    """One or several cheques taken at once for one service, all or nothing."""
+
+    provider = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="redemptions")
+    site = models.ForeignKey(
+        AccreditationSite, on_delete=models.PROTECT, related_name="redemptions", null=True
+    )
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    service = models.ForeignKey(ServiceCategory, on_delete=models.PROTECT, related_name="+")
+    amount_cents = models.PositiveIntegerField()
+    cheque_count = models.PositiveSmallIntegerField()
+    status = models.CharField(
+        max_length=10, choices=RedemptionStatus.choices, default=RedemptionStatus.ACTIVE
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True)
+
+    objects = RedemptionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="one_redemption_per_idempotency_key",
+            ),
+            models.CheckConstraint(condition=Q(amount_cents__gt=0), name="redemption_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(status__in=RedemptionStatus.values), name="redemption_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"R{self.pk} {self.provider} {self.amount_cents} c"
+
+
+class RedemptionLine(models.Model):
+    """A cheque in a redemption. ``live`` mirrors the redemption: a cancelled one frees it."""
+
+    redemption = models.ForeignKey(Redemption, on_delete=models.PROTECT, related_name="lines")
+    cheque = models.ForeignKey(Cheque, on_delete=models.PROTECT, related_name="redemption_lines")
+    value_cents = models.PositiveIntegerField()
+    live = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            # At most one live redemption per cheque, whatever the code path.
+            models.UniqueConstraint(
+                fields=["cheque"], condition=Q(live=True), name="one_live_redemption_per_cheque"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.redemption_id}:{self.cheque_id}"
+
+
+class ScanAttemptQuerySet(models.QuerySet["ScanAttempt"]):
+    def visible_to(self, membership: Membership) -> ScanAttemptQuerySet:
+        if membership.organisation.is_operator:
+            return self.all()
+        return self.filter(organisation=membership.organisation)
+
+
+class ScanAttempt(models.Model):
+    """A failed check or redemption, kept as a fraud signal."""
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
+    code = models.CharField(max_length=40)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    kind = models.CharField(max_length=10, default="check")  # check | redeem | public
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = ScanAttemptQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["organisation", "created_at"], name="scan_org_time")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.code} {self.reason}"
+
+
+class RedemptionKeyLock(models.Model):
+    """A row per provider and Idempotency-Key, locked so a concurrent replay waits for the first."""
+
+    provider = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    key = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "key"], name="one_key_lock_per_provider")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_id}:{self.key}"
+
+
+class LockoutQuerySet(models.QuerySet["Lockout"]):
+    def active(self) -> LockoutQuerySet:
+        return self.filter(until__gt=timezone.now())
+
+
+class Lockout(models.Model):
+    """An organisation barred from redeeming for a while after too many failed scans."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    started_at = models.DateTimeField(default=timezone.now)
+    until = models.DateTimeField()
+    failures = models.PositiveIntegerField()
+
+    objects = LockoutQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.organisation} until {self.until:%H:%M}"
