@@ -83,7 +83,10 @@ _DRF_CODES = {
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Answer every API error as ``{"code", "detail", ...}``."""
     if isinstance(exc, DomainError):
-        return Response(exc.as_payload(), status=exc.status_code)
+        response = Response(exc.as_payload(), status=exc.status_code)
+        if "retry_after" in exc.extra:
+            response["Retry-After"] = str(exc.extra["retry_after"])
+        return response
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(_("Introuvable."))
     elif isinstance(exc, PermissionDenied):

@@ -11,6 +11,7 @@ from . import views
 api_v1 = [
     path("", include("orgs.api_urls")),
     path("", include("vouchers.api_urls")),
+    path("", include("redemption.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
 ]

@@ -79,7 +79,9 @@ class Redemption(models.Model):
                 condition=Q(idempotency_key__isnull=False),
                 name="one_redemption_per_idempotency_key",
             ),
-            models.CheckConstraint(condition=Q(amount_cents__gt=0), name="redemption_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(amount_cents__gt=0), name="redemption_amount_positive"
+            ),
             models.CheckConstraint(
                 condition=Q(status__in=RedemptionStatus.values), name="redemption_status_valid"
             ),

@@ -1,0 +1,45 @@
+"""Reads of the redemption app that depend on who asks. Each starts from ``visible_to``."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+
+from orgs.models import AccreditationSite, Membership, ServiceCategory
+
+from .models import Redemption
+
+
+def redemption_list(*, membership: Membership) -> QuerySet[Redemption]:
+    return (
+        Redemption.objects.visible_to(membership)
+        .select_related("service", "site", "agent")
+        .prefetch_related("lines__cheque")
+        .order_by("-created_at", "-id")
+    )
+
+
+def redemption_get(*, membership: Membership, pk: int) -> Redemption:
+    return get_object_or_404(redemption_list(membership=membership), pk=pk)
+
+
+def provider_sites(*, membership: Membership) -> QuerySet[AccreditationSite]:
+    """The caller's approved, active sites."""
+    return (
+        AccreditationSite.objects.filter(
+            accreditation__organisation=membership.organisation, is_approved=True, is_active=True
+        )
+        .prefetch_related("services")
+        .order_by("name")
+    )
+
+
+def provider_services(*, membership: Membership) -> QuerySet[ServiceCategory]:
+    """Services offered at any of the caller's sites."""
+    return (
+        ServiceCategory.objects.filter(
+            is_active=True, sites__in=provider_sites(membership=membership)
+        )
+        .distinct()
+        .order_by("name")
+    )

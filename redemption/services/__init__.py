@@ -1,0 +1,1 @@
+"""Every write of the redemption app, one module per concern."""
