@@ -72,7 +72,7 @@ MIDDLEWARE = [
     "aptic.middleware.BusyDatabaseMiddleware",
 ]
 
-ROOT_URLCONF = "aptic.urls"
+ROOT_URLCONF = env.str("ROOT_URLCONF", default="aptic.urls")
 WSGI_APPLICATION = "aptic.wsgi.application"
 
 TEMPLATES = [
@@ -137,6 +137,16 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "vouchers.tasks.expire_cheques",
         "schedule": crontab(hour=0, minute=15),
     },
+    "settlement-monthly": {
+        "task": "redemption.tasks.create_monthly_batch",
+        "schedule": crontab(
+            day_of_month=env.int("SETTLEMENT_DAY_OF_MONTH", default=1), hour=2, minute=0
+        ),
+    },
+    "expire-accreditations-daily": {
+        "task": "orgs.tasks.expire_accreditations",
+        "schedule": crontab(hour=0, minute=20),
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -195,6 +205,13 @@ LOCKOUT_MINUTES = env.int("LOCKOUT_MINUTES", default=30)
 REDEMPTION_CANCEL_HOURS = 24
 # Test-only switch for the control test that shows the race the compare-and-set prevents.
 REDEEM_UNSAFE_WITHOUT_GUARD = False
+
+# Settlement: the operator's account debited by the SEPA credit transfers, and the schedule of
+# the monthly batch (redemptions up to the end of the previous month).
+SEPA_DEBTOR_NAME = env.str("SEPA_DEBTOR_NAME", default="MEDIAS-CITE")
+SEPA_DEBTOR_IBAN = env.str("SEPA_DEBTOR_IBAN", default="FR7630004000031234567890143")
+SEPA_DEBTOR_BIC = env.str("SEPA_DEBTOR_BIC", default="BNPAFRPP")
+SETTLEMENT_DAY_OF_MONTH = env.int("SETTLEMENT_DAY_OF_MONTH", default=1)
 
 # Invitations to join an organisation stay valid this long.
 INVITATION_VALIDITY_DAYS = env.int("INVITATION_VALIDITY_DAYS", default=7)

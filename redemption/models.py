@@ -68,6 +68,10 @@ class Redemption(models.Model):
     )
     idempotency_key = models.CharField(max_length=100, null=True, blank=True)
     request_fingerprint = models.CharField(max_length=64, blank=True)
+    # One column: a redemption is in at most one payout, by construction.
+    payout = models.ForeignKey(
+        "Payout", on_delete=models.PROTECT, related_name="redemptions", null=True, blank=True
+    )
 
     objects = RedemptionQuerySet.as_manager()
 
@@ -85,6 +89,18 @@ class Redemption(models.Model):
             models.CheckConstraint(
                 condition=Q(status__in=RedemptionStatus.values), name="redemption_status_valid"
             ),
+            # A cancelled redemption is never paid.
+            models.CheckConstraint(
+                condition=Q(payout__isnull=True) | Q(status=RedemptionStatus.ACTIVE),
+                name="only_active_redemptions_are_paid",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["provider", "created_at"],
+                condition=Q(payout__isnull=True, status="active"),
+                name="redemption_unsettled",
+            )
         ]
 
     def __str__(self) -> str:
@@ -178,3 +194,129 @@ class Lockout(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organisation} until {self.until:%H:%M}"
+
+
+class BatchStatus(models.TextChoices):
+    COMPUTING = "computing", _("En calcul")
+    PENDING_APPROVAL = "pending_approval", _("À approuver")
+    APPROVED = "approved", _("Approuvé")
+    EXPORTED = "exported", _("Virement exporté")
+    PAID = "paid", _("Payé")
+
+
+BATCH_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    BatchStatus.COMPUTING: (BatchStatus.PENDING_APPROVAL,),
+    BatchStatus.PENDING_APPROVAL: (BatchStatus.APPROVED,),
+    BatchStatus.APPROVED: (BatchStatus.EXPORTED,),
+    BatchStatus.EXPORTED: (BatchStatus.PAID,),
+    BatchStatus.PAID: (),
+}
+
+
+class SettlementBatch(models.Model):
+    """The reimbursement of the redemptions up to a date: one payout per payable provider."""
+
+    reference = models.CharField(_("référence"), max_length=20, unique=True)
+    period_end = models.DateField(_("encaissements jusqu'au"), unique=True)
+    status = models.CharField(
+        _("état"), max_length=20, choices=BatchStatus.choices, default=BatchStatus.COMPUTING
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    sepa_file = models.FileField(upload_to="sepa/", blank=True)
+    sepa_message_id = models.CharField(max_length=35, blank=True)
+    exported_at = models.DateTimeField(null=True, blank=True)
+    execution_date = models.DateField(_("date d'exécution"), null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    total_cents = models.PositiveBigIntegerField(default=0)
+    payout_count = models.PositiveIntegerField(default=0)
+    redemption_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-period_end"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=BatchStatus.values), name="batch_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(
+                    status__in=[BatchStatus.APPROVED, BatchStatus.EXPORTED, BatchStatus.PAID]
+                )
+                | (Q(approved_by__isnull=False) & ~Q(approved_by=models.F("created_by"))),
+                name="batch_approved_by_another_operator",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class PayoutStatus(models.TextChoices):
+    PENDING = "pending", _("À payer")
+    PAID = "paid", _("Payé")
+    REJECTED = "rejected", _("Rejeté par la banque")
+
+
+class PayoutQuerySet(models.QuerySet["Payout"]):
+    def visible_to(self, membership: Membership) -> PayoutQuerySet:
+        if membership.organisation.is_operator:
+            return self.all()
+        return self.filter(provider=membership.organisation)
+
+
+class Payout(models.Model):
+    """What one provider is paid in a batch, with the bank details as they were at computation."""
+
+    batch = models.ForeignKey(SettlementBatch, on_delete=models.PROTECT, related_name="payouts")
+    provider = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="payouts")
+    amount_cents = models.PositiveBigIntegerField(default=0)
+    redemption_count = models.PositiveIntegerField(default=0)
+    iban = models.CharField(max_length=34)
+    bic = models.CharField(max_length=11)
+    account_holder = models.CharField(max_length=150)
+    end_to_end_id = models.CharField(max_length=35, unique=True)
+    status = models.CharField(
+        max_length=10, choices=PayoutStatus.choices, default=PayoutStatus.PENDING
+    )
+    rejected_at = models.DateTimeField(null=True, blank=True)
+    rejection_reason = models.CharField(max_length=200, blank=True)
+    statement_pdf = models.FileField(upload_to="statements/", blank=True)
+    statement_csv = models.FileField(upload_to="statements/", blank=True)
+    statement_ready_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PayoutQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["batch", "provider__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "provider"], name="one_payout_per_provider"),
+            models.CheckConstraint(condition=Q(amount_cents__gte=0), name="payout_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.batch} {self.provider}"
+
+
+class HeldProvider(models.Model):
+    """A provider left out of a batch (bank details unverified, not accredited), with why."""
+
+    batch = models.ForeignKey(SettlementBatch, on_delete=models.PROTECT, related_name="held")
+    provider = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=30)
+    amount_cents = models.PositiveBigIntegerField()
+    redemption_count = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "provider"], name="one_hold_per_provider")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.batch} {self.provider}: {self.reason}"

@@ -189,12 +189,14 @@ def redemption_cancel(*, actor: Actor, redemption: Redemption) -> Redemption:
         raise Conflict(
             _("Un encaissement ne peut plus être annulé après 24 heures."), code="too_late"
         )
-    if getattr(redemption, "payout_id", None):
+    if redemption.payout_id:
         raise Conflict(_("Cet encaissement est déjà dans un remboursement."), code="settled")
     now = timezone.now()
-    Redemption.objects.filter(pk=redemption.pk, status=RedemptionStatus.ACTIVE).update(
-        status=RedemptionStatus.CANCELLED, cancelled_at=now, cancelled_by=actor.user
-    )
+    cancelled = Redemption.objects.filter(
+        pk=redemption.pk, status=RedemptionStatus.ACTIVE, payout__isnull=True
+    ).update(status=RedemptionStatus.CANCELLED, cancelled_at=now, cancelled_by=actor.user)
+    if cancelled != 1:
+        raise Conflict(_("Cet encaissement est déjà dans un remboursement."), code="settled")
     cheque_ids = list(redemption.lines.values_list("cheque_id", flat=True))
     redemption.lines.update(live=False)
     restored = Cheque.objects.filter(pk__in=cheque_ids, status=ChequeStatus.REDEEMED).update(
