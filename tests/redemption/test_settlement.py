@@ -60,7 +60,7 @@ def _batch(operator) -> SettlementBatch:
 
 
 def test_one_payout_per_payable_provider_and_the_unpayable_are_held(setup):
-    world, providers, operator, _ = setup
+    _world, providers, operator, _ = setup
     held_member, _site = providers[2]
     Accreditation.objects.filter(organisation=held_member.organisation).update(
         bank_status=BankStatus.UNVERIFIED
@@ -151,7 +151,7 @@ def test_the_sepa_file_matches_the_batch_and_the_bank_details_snapshot(setup):
         batch=batch,
         execution_date=timezone.localdate() + timedelta(days=1),
     )
-    root = ET.fromstring(batch.sepa_file.open("rb").read())
+    root = ET.fromstring(batch.sepa_file.open("rb").read())  # noqa: S314 - our own file
     header = root.find("p:CstmrCdtTrfInitn/p:GrpHdr", NS)
     assert int(header.find("p:NbOfTxs", NS).text) == batch.payout_count == 3
     assert header.find("p:CtrlSum", NS).text == f"{batch.total_cents / 100:.2f}"
