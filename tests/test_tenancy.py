@@ -21,6 +21,8 @@ pytestmark = pytest.mark.django_db
 
 # Routes with parameters that are not object ids, and why they are safe.
 NOT_OBJECT_ROUTES = {
+    "api_cheque": "any provider checks any cheque by its secret code; the answer tells only the "
+    "same provider where and when it redeemed it",
     "vouchers:service_edit": "the service catalogue is shared by all; editing is operator-only",
     "invitation_accept": "public link: the secret token is the authorisation",
     "password_reset_confirm": "public link: Django's signed reset token",
@@ -115,6 +117,9 @@ OWNED_OBJECTS: dict[str, Callable] = {
     "vouchers:order_proforma": _order_kwargs,
     "vouchers:order_download": _printed_order_kwargs,
     "api_order_detail": _order_kwargs,
+    "api_redemption_cancel": lambda owner: __import__(
+        "tests.redemption.helpers", fromlist=["_"]
+    ).tenancy_redemption_kwargs(owner),
     # The counter: a booklet the owner holds; the receipt of a booklet the owner handed out.
     "vouchers:counter_assign": lambda owner: __import__(
         "tests.vouchers.test_counter", fromlist=["_"]

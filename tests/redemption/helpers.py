@@ -30,26 +30,7 @@ def accredited_provider_member(
     valid_until: date | None = None,
 ) -> tuple[Membership, AccreditationSite]:
     organisation = OrganisationFactory(is_funder=False, is_provider=True)
-    accreditation = Accreditation.objects.create(
-        organisation=organisation,
-        status=AccreditationStatus.APPROVED,
-        valid_until=valid_until or timezone.localdate() + timedelta(days=365),
-        siret=organisation.siret,
-        iban="FR7630006000011234567890189",
-        bic="AGRIFRPP",
-        account_holder=organisation.name,
-        bank_status=BankStatus.VERIFIED,
-    )
-    site = AccreditationSite.objects.create(
-        accreditation=accreditation,
-        name=f"Atelier {organisation.name}",
-        address="1 rue",
-        postcode="33000",
-        city="Bordeaux",
-        departement=departement,
-        is_approved=True,
-    )
-    site.services.set(services)
+    site = accredit(organisation, services, departement=departement, valid_until=valid_until)
     return MembershipFactory(organisation=organisation, role=role), site
 
 
@@ -91,3 +72,46 @@ def handed_out_cheques(*, booklets: int = 1, size: int = 10, people_offset: int 
         .values_list("code", flat=True)
     )
     return World(programme=programme, service=service, codes=codes, booklets=handed)
+
+
+def accredit(
+    organisation,
+    services: list[ServiceCategory],
+    *,
+    departement: str = "33",
+    valid_until: date | None = None,
+) -> AccreditationSite:
+    """Give an existing organisation an approved accreditation and one approved site."""
+    accreditation = Accreditation.objects.create(
+        organisation=organisation,
+        status=AccreditationStatus.APPROVED,
+        valid_until=valid_until or timezone.localdate() + timedelta(days=365),
+        siret=organisation.siret,
+        iban="FR7630006000011234567890189",
+        bic="AGRIFRPP",
+        account_holder=organisation.name,
+        bank_status=BankStatus.VERIFIED,
+    )
+    site = AccreditationSite.objects.create(
+        accreditation=accreditation,
+        name=f"Atelier {organisation.name}",
+        address="1 rue",
+        postcode="33000",
+        city="Bordeaux",
+        departement=departement,
+        is_approved=True,
+    )
+    site.services.set(services)
+    return site
+
+
+def tenancy_redemption_kwargs(owner: Membership) -> dict:
+    """URL kwargs of a redemption made by the owner's organisation (for the tenancy walk)."""
+    from redemption.services.redeem import cheques_redeem
+
+    world = handed_out_cheques(booklets=1, size=5, people_offset=900)
+    site = accredit(owner.organisation, [world.service])
+    redemption = cheques_redeem(
+        actor=actor_for(owner), codes=world.codes[:1], service=world.service, site=site
+    )
+    return {"pk": redemption.pk}
