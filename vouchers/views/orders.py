@@ -261,11 +261,12 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def order_print_progress(request: HttpRequest, pk: int) -> HttpResponse:
     """The print progress bar (htmx polls it until the files are ready)."""
     order = selectors.order_get(membership=request.membership, pk=pk)
-    return render(
-        request,
-        "vouchers/_print_progress.html",
-        {"order": order, "run": getattr(order, "print_run", None)},
-    )
+    run = getattr(order, "print_run", None)
+    response = render(request, "vouchers/_print_progress.html", {"order": order, "run": run})
+    if request.htmx and run is not None and run.status == "done":
+        # The order's status badge and timeline changed too: reload the page once.
+        response["HX-Refresh"] = "true"
+    return response
 
 
 def _act(request, pk: int, service, success: str, **kwargs) -> HttpResponse:
