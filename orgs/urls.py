@@ -1,5 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -43,4 +43,5 @@ urlpatterns = [
     path("jetons/", views.token_list, name="token_list"),
     path("jetons/<int:pk>/revoquer/", views.token_revoke, name="token_revoke"),
     path("journal/", views.audit_list, name="audit_list"),
+    path("", include("orgs.urls_accreditation")),
 ]

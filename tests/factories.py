@@ -80,3 +80,66 @@ class ProgrammeFactory(factory.django.DjangoModelFactory):
     def categories(obj, create, extracted, **kwargs):
         if create:
             obj.categories.set(extracted or [ServiceCategoryFactory()])
+
+
+def accredited_provider(
+    name: str,
+    postcode: str = "33000",
+    city: str = "Bordeaux",
+    departement: str = "33",
+    services=(),
+    *,
+    address: str = "3 place de la Mairie",
+    valid_until: date | None = None,
+    **organisation_fields,
+) -> Organisation:
+    """A provider organisation with an approved, valid accreditation and one approved site.
+
+    The site has the organisation's name and address; ``services`` are catalogue entries or
+    their names (created when missing).
+    """
+    from datetime import timedelta
+
+    from django.utils.text import slugify
+
+    from orgs.models import Accreditation, AccreditationSite, AccreditationStatus, ServiceCategory
+
+    organisation = OrganisationFactory(
+        name=name,
+        address=address,
+        postcode=postcode,
+        city=city,
+        departement=departement,
+        is_funder=False,
+        is_provider=True,
+        **organisation_fields,
+    )
+    accreditation = Accreditation.objects.create(
+        organisation=organisation,
+        status=AccreditationStatus.APPROVED,
+        legal_name=name,
+        siret=organisation.siret,
+        valid_until=valid_until or date.today() + timedelta(days=730),
+        bank_status="verified",
+        iban="FR7630006000011234567890189",
+        bic="AGRIFRPP",
+        account_holder=name,
+    )
+    site = AccreditationSite.objects.create(
+        accreditation=accreditation,
+        name=name,
+        address=address,
+        postcode=postcode,
+        city=city,
+        departement=departement,
+        is_approved=True,
+    )
+    site.services.set(
+        service
+        if isinstance(service, ServiceCategory)
+        else ServiceCategory.objects.get_or_create(
+            name=service, defaults={"slug": slugify(service)[:80]}
+        )[0]
+        for service in services
+    )
+    return organisation

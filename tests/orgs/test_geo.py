@@ -1,13 +1,16 @@
-"""Nearest providers: ranked by distance between postcodes, with a fallback for unknown ones."""
+"""Nearest providers: the approved sites of valid accreditations, ranked by distance between
+postcodes, with a fallback for unknown ones."""
 
 from __future__ import annotations
+
+from datetime import date, timedelta
 
 import pytest
 
 from orgs.geo import distance_km
-from orgs.models import Postcode
+from orgs.models import Accreditation, AccreditationSite, AccreditationStatus, Postcode
 from orgs.selectors_geo import providers_nearest
-from tests.factories import OrganisationFactory
+from tests.factories import OrganisationFactory, accredited_provider
 
 pytestmark = pytest.mark.django_db
 
@@ -15,15 +18,8 @@ UNKNOWN_POSTCODE = "33999"  # shaped like a Gironde postcode, absent from data-f
 
 
 def provider(name: str, postcode: str, city: str, departement: str = "33", **fields):
-    return OrganisationFactory(
-        name=name,
-        postcode=postcode,
-        city=city,
-        departement=departement,
-        is_funder=False,
-        is_provider=True,
-        **fields,
-    )
+    """A provider whose accreditation is approved and valid, with one approved site."""
+    return accredited_provider(name, postcode, city, departement, **fields)
 
 
 def _point(code: str) -> tuple[float, float]:
@@ -107,3 +103,69 @@ def test_corsican_postcodes_match_both_corsican_departements_when_unknown():
     nearest = providers_nearest(postcode="20999", limit=5)
 
     assert {p.name for p in nearest} == {"Lieu d'Ajaccio", "Lieu de Bastia"}
+
+
+def test_only_approved_sites_of_valid_accreditations_are_listed_with_their_services():
+    listed = provider(
+        "Cap Numérique Mérignac",
+        "33700",
+        "Mérignac",
+        services=["Démarches administratives en ligne", "Prendre en main un smartphone"],
+    )
+    OrganisationFactory(name="Lieu sans qualification", postcode="33000", is_provider=True)
+    suspended = provider("Lieu suspendu", "33000", "Bordeaux")
+    Accreditation.objects.filter(organisation=suspended).update(
+        status=AccreditationStatus.SUSPENDED
+    )
+    ended = provider("Lieu dont la qualification a pris fin hier", "33000", "Bordeaux")
+    Accreditation.objects.filter(organisation=ended).update(
+        valid_until=date.today() - timedelta(days=1)
+    )
+    for name, approved, active in [
+        ("Annexe à l'examen", False, True),
+        ("Annexe fermée", True, False),
+    ]:
+        AccreditationSite.objects.create(
+            accreditation=listed.accreditation,
+            name=name,
+            address="1 rue Neuve",
+            postcode="33700",
+            city="Mérignac",
+            departement="33",
+            is_approved=approved,
+            is_active=active,
+        )
+
+    nearest = providers_nearest(postcode="33130", limit=10)
+
+    assert [p.name for p in nearest] == ["Cap Numérique Mérignac"]
+    [place] = nearest
+    assert place.organisation == "Cap Numérique Mérignac"
+    assert place.services == ["Démarches administratives en ligne", "Prendre en main un smartphone"]
+
+
+def test_an_accreditation_valid_until_today_still_counts():
+    provider("Lieu valable aujourd'hui", "33000", "Bordeaux", valid_until=date.today())
+
+    assert [p.name for p in providers_nearest(postcode="33130")] == ["Lieu valable aujourd'hui"]
+
+
+def test_each_approved_site_of_a_provider_is_a_place_of_its_own():
+    organisation = provider("Réseau des EPN", "33000", "Bordeaux", services=["Sécurité"])
+    AccreditationSite.objects.create(
+        accreditation=organisation.accreditation,
+        name="EPN de Pessac",
+        address="21 rue de la Paix",
+        postcode="33600",
+        city="Pessac",
+        departement="33",
+        is_approved=True,
+    )
+
+    nearest = providers_nearest(postcode="33600", limit=10)
+
+    assert [(p.name, p.organisation) for p in nearest] == [
+        ("EPN de Pessac", "Réseau des EPN"),
+        ("Réseau des EPN", "Réseau des EPN"),
+    ]
+    assert nearest[0].distance_km == 0

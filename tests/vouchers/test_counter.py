@@ -30,6 +30,7 @@ from tests.factories import (
     OrganisationFactory,
     ProgrammeFactory,
     ServiceCategoryFactory,
+    accredited_provider,
 )
 from tests.vouchers.helpers import (
     actor_for,
@@ -74,15 +75,10 @@ def _distributor(name: str, postcode: str, city: str) -> tuple[Membership, Membe
     )
 
 
-def _provider(name: str, postcode: str, city: str, departement: str) -> Organisation:
-    return OrganisationFactory(
-        name=name,
-        address="3 place de la Mairie",
-        postcode=postcode,
-        city=city,
-        departement=departement,
-        is_funder=False,
-        is_provider=True,
+def _provider(name: str, postcode: str, city: str, departement: str, services=()) -> Organisation:
+    """A provider whose accreditation is approved, with one approved site offering ``services``."""
+    return accredited_provider(
+        name, postcode, city, departement, services, address="3 place de la Mairie"
     )
 
 
@@ -109,9 +105,10 @@ def build_world() -> Counter:
     pessac = booklets_allocate(
         actor=actor_for(funder), distributor=pessac_admin.organisation, count=2
     )
-    _provider("Médiathèque de Pessac", "33600", "Pessac", "33")
-    _provider("Cap Numérique Bègles", "33130", "Bègles", "33")
-    _provider("Espace numérique de Lille", "59000", "Lille", "59")
+    services = list(programme.categories.all())
+    _provider("Médiathèque de Pessac", "33600", "Pessac", "33", services)
+    _provider("Cap Numérique Bègles", "33130", "Bègles", "33", services)
+    _provider("Espace numérique de Lille", "59000", "Lille", "59", services)
     return Counter(
         programme=programme,
         funder=funder,

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from orgs.demo import seed_organisations
+from orgs.demo import seed_accreditations, seed_organisations
 from vouchers.demo import seed_vouchers
 
 
@@ -9,7 +9,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         logins = seed_organisations()
-        for line in seed_vouchers():
+        for line in [*seed_vouchers(), *seed_accreditations()]:
             self.stdout.write(f"  {line}")
         self.stdout.write(self.style.SUCCESS("Demo data ready. Logins (e-mail / password):"))
         width = max(len(email) for email, *_ in logins)
