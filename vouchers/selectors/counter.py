@@ -223,5 +223,11 @@ def receipt_get(*, membership: Membership, reference: str, providers: int = 5) -
         ],
         territory=territory,
         services=services,
-        providers=[ReceiptProvider(place=place, services=services) for place in places],
+        # Each place's own services, limited to those the programme funds.
+        providers=[
+            ReceiptProvider(
+                place=place, services=[name for name in place.services if name in services]
+            )
+            for place in places
+        ],
     )
