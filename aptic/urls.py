@@ -1,6 +1,5 @@
 """URL map: every app's pages and API routes, the API schema and docs."""
 
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.i18n import set_language
@@ -20,6 +19,8 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("", include("orgs.urls")),
     path("", include("vouchers.urls")),
+    path("", include("redemption.urls")),
+    path("", include("redemption.urls_settlement")),
     path("langue/", set_language, name="set_language"),
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
@@ -30,7 +31,5 @@ handler403 = "aptic.views.permission_denied"
 handler404 = "aptic.views.page_not_found"
 handler500 = "aptic.views.server_error"
 
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# Uploaded and generated files are never served as /media/: each is downloaded through a view
+# that checks who asks (print files, statements, SEPA files, documents).

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api
+from . import api, api_settlement
 
 urlpatterns = [
     path("cheques/<str:code>/", api.ChequeCheck.as_view(), name="api_cheque"),
@@ -8,4 +8,5 @@ urlpatterns = [
     path(
         "redemptions/<int:pk>/cancel/", api.RedemptionCancel.as_view(), name="api_redemption_cancel"
     ),
+    path("payouts/", api_settlement.PayoutList.as_view(), name="api_payouts"),
 ]

@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from orgs.models import AccreditationSite, Organisation, ServiceCategory
+from orgs.models import AccreditationSite, Organisation, ServiceCategory, private_storage
 from vouchers.models import Cheque
 
 if TYPE_CHECKING:
@@ -230,10 +230,12 @@ class SettlementBatch(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
     )
     approved_at = models.DateTimeField(null=True, blank=True)
-    sepa_file = models.FileField(upload_to="sepa/", blank=True)
+    # Files with bank details: private storage, served only through checked views.
+    sepa_file = models.FileField(storage=private_storage, upload_to="sepa/", blank=True)
     sepa_message_id = models.CharField(max_length=35, blank=True)
     exported_at = models.DateTimeField(null=True, blank=True)
     execution_date = models.DateField(_("date d'exécution"), null=True, blank=True)
+    paid_on = models.DateField(_("payé le"), null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     total_cents = models.PositiveBigIntegerField(default=0)
     payout_count = models.PositiveIntegerField(default=0)
@@ -276,6 +278,7 @@ class Payout(models.Model):
 
     batch = models.ForeignKey(SettlementBatch, on_delete=models.PROTECT, related_name="payouts")
     provider = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="payouts")
+    created_at = models.DateTimeField(default=timezone.now)
     amount_cents = models.PositiveBigIntegerField(default=0)
     redemption_count = models.PositiveIntegerField(default=0)
     iban = models.CharField(max_length=34)
@@ -287,8 +290,8 @@ class Payout(models.Model):
     )
     rejected_at = models.DateTimeField(null=True, blank=True)
     rejection_reason = models.CharField(max_length=200, blank=True)
-    statement_pdf = models.FileField(upload_to="statements/", blank=True)
-    statement_csv = models.FileField(upload_to="statements/", blank=True)
+    statement_pdf = models.FileField(storage=private_storage, upload_to="statements/", blank=True)
+    statement_csv = models.FileField(storage=private_storage, upload_to="statements/", blank=True)
     statement_ready_at = models.DateTimeField(null=True, blank=True)
 
     objects = PayoutQuerySet.as_manager()

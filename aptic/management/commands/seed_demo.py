@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from orgs.demo import seed_accreditations, seed_organisations
+from redemption.demo import seed_settlement
 from vouchers.demo import seed_vouchers
 
 
@@ -9,7 +10,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         logins = seed_organisations()
-        for line in [*seed_vouchers(), *seed_accreditations()]:
+        for line in [*seed_vouchers(), *seed_accreditations(), *seed_settlement()]:
             self.stdout.write(f"  {line}")
         self.stdout.write(self.style.SUCCESS("Demo data ready. Logins (e-mail / password):"))
         width = max(len(email) for email, *_ in logins)
