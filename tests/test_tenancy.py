@@ -26,10 +26,35 @@ NOT_OBJECT_ROUTES = {
     "vouchers:service_edit": "the service catalogue is shared by all; editing is operator-only",
     "invitation_accept": "public link: the secret token is the authorisation",
     "password_reset_confirm": "public link: Django's signed reset token",
+    **dict.fromkeys(
+        ["redemption:public_cheque", "redemption:public_cheque_qr"],
+        "public page opened by the cheque's QR code: the secret code is the key, and the page "
+        "shows no organisation's object nor anything about the beneficiary",
+    ),
 }
 # Routes only operators reach: operators see every organisation's objects, so tenancy is
 # their role itself; anyone else is refused (403) whatever the object.
 OPERATOR_ONLY = {"vouchers:order_approve", "vouchers:order_reject", "vouchers:programme_edit"}
+OPERATOR_ONLY |= {  # the accreditation review
+    "accreditation_review",
+    "accreditation_start_review",
+    "accreditation_approve",
+    "accreditation_request_changes",
+    "accreditation_reject",
+    "accreditation_suspend",
+    "accreditation_reinstate",
+    "accreditation_renew",
+    "accreditation_bank_verify",
+}
+OPERATOR_ONLY |= {  # settlement batches and bank rejections
+    "settlement:batch_detail",
+    "settlement:batch_progress",
+    "settlement:batch_approve",
+    "settlement:batch_export",
+    "settlement:batch_sepa",
+    "settlement:batch_mark_paid",
+    "settlement:payout_reject",
+}
 # Namespaces outside the walk.
 EXCLUDED_NAMESPACES = {"admin": "Django admin: staff accounts only, read-only models"}
 
@@ -117,9 +142,45 @@ OWNED_OBJECTS: dict[str, Callable] = {
     "vouchers:order_proforma": _order_kwargs,
     "vouchers:order_download": _printed_order_kwargs,
     "api_order_detail": _order_kwargs,
-    "api_redemption_cancel": lambda owner: __import__(
-        "tests.redemption.helpers", fromlist=["_"]
-    ).tenancy_redemption_kwargs(owner),
+    # Accreditation: a site and a document of the owner's application; the application itself.
+    **dict.fromkeys(
+        ["accreditation_site_edit", "accreditation_site_remove"],
+        lambda owner: __import__(
+            "tests.orgs.test_accreditation", fromlist=["_"]
+        ).tenancy_site_kwargs(owner),
+    ),
+    **dict.fromkeys(
+        ["accreditation_document_download", "accreditation_document_remove"],
+        lambda owner: __import__(
+            "tests.orgs.test_accreditation", fromlist=["_"]
+        ).tenancy_document_kwargs(owner),
+    ),
+    **dict.fromkeys(
+        [
+            "accreditation_review",
+            "accreditation_start_review",
+            "accreditation_approve",
+            "accreditation_request_changes",
+            "accreditation_reject",
+            "accreditation_suspend",
+            "accreditation_reinstate",
+            "accreditation_renew",
+            "accreditation_bank_verify",
+        ],
+        lambda owner: __import__(
+            "tests.orgs.test_accreditation", fromlist=["_"]
+        ).tenancy_accreditation_kwargs(owner),
+    ),
+    **dict.fromkeys(
+        [
+            "api_redemption_cancel",
+            "redemption:redemption_detail",
+            "redemption:redemption_cancel",
+        ],
+        lambda owner: __import__(
+            "tests.redemption.helpers", fromlist=["_"]
+        ).tenancy_redemption_kwargs(owner),
+    ),
     # The counter: a booklet the owner holds; the receipt of a booklet the owner handed out.
     "vouchers:counter_assign": lambda owner: __import__(
         "tests.vouchers.test_counter", fromlist=["_"]
@@ -130,6 +191,10 @@ OWNED_OBJECTS: dict[str, Callable] = {
     "vouchers:receipt_pdf": lambda owner: __import__(
         "tests.vouchers.test_counter", fromlist=["_"]
     ).tenancy_receipt_kwargs(owner),
+    # Funders' accounts: a credit note of a programme the owner funded, closed.
+    "vouchers:credit_note_pdf": lambda owner: __import__(
+        "tests.vouchers.test_ledger", fromlist=["_"]
+    ).tenancy_credit_note_kwargs(owner),
     # Distribution: a booklet the owner funds, by number.
     **dict.fromkeys(
         [
@@ -143,6 +208,27 @@ OWNED_OBJECTS: dict[str, Callable] = {
         lambda owner: __import__(
             "tests.vouchers.test_stock", fromlist=["_"]
         ).tenancy_booklet_kwargs(owner),
+    ),
+    # Settlement: a payout to the owner (statements: the provider and operators only), and the
+    # exported batch that pays it (operators only).
+    **dict.fromkeys(
+        ["settlement:statement_pdf", "settlement:statement_csv", "settlement:payout_reject"],
+        lambda owner: __import__(
+            "tests.redemption.test_settlement_views", fromlist=["_"]
+        ).tenancy_payout_kwargs(owner),
+    ),
+    **dict.fromkeys(
+        [
+            "settlement:batch_detail",
+            "settlement:batch_progress",
+            "settlement:batch_approve",
+            "settlement:batch_export",
+            "settlement:batch_sepa",
+            "settlement:batch_mark_paid",
+        ],
+        lambda owner: __import__(
+            "tests.redemption.test_settlement_views", fromlist=["_"]
+        ).tenancy_batch_kwargs(owner),
     ),
 }
 

@@ -17,6 +17,14 @@
  *   </form>
  *   <div id="result">…</div>
  *
+ * Scans that come back to back (the provider's cheque counter): give the form `data-scan-queue`,
+ * `hx-sync="this:queue all"` and `novalidate`. Each scan's text is read the moment Enter is
+ * pressed and the field emptied at once, so the next code can be typed right away. Scans made
+ * while a request is in flight wait in the page and leave together as soon as it ends (the field's
+ * name repeated, in scan order), so a burst of scans costs two round trips, not one per scan, and
+ * none is dropped. The server answers one result per text, in order. The request's triggering
+ * event carries the texts (`scanTexts`) and, for a batch, the submit events (`scanEvents`).
+ *
  * What it guarantees:
  * - the field has focus from the first paint (the `autofocus` attribute in the HTML does that,
  *   before any script runs) and gets it back after every swap of the result region, which is
@@ -202,9 +210,81 @@
       }
     });
 
+    var queued = form.hasAttribute("data-scan-queue");
+    var inFlight = false;
+    var waiting = []; // submit events of scans made while a request was in flight
+
+    function sendWaiting() {
+      var batch = waiting.splice(0);
+      var trigger = new CustomEvent("scan:batch");
+      trigger.scanTexts = batch.map(function (event) {
+        return event.scanTexts[0];
+      });
+      trigger.scanEvents = batch;
+      // While the answer that just came is still being handled, htmx queues this request
+      // (hx-sync) and sends it the moment it is done.
+      var sent = window.htmx.ajax("POST", form.getAttribute("hx-post"), {
+        source: form,
+        event: trigger,
+      });
+      if (sent && sent.catch) {
+        sent.catch(function () {
+          /* shown by the htmx:sendError and htmx:responseError handlers below */
+        });
+      }
+    }
+
+    if (queued) {
+      // Capture phase on the document: runs before htmx's own submit listener on the form.
+      document.addEventListener(
+        "submit",
+        function (event) {
+          if (event.target !== form) {
+            return;
+          }
+          var text = input.value;
+          if (!text.trim()) {
+            event.preventDefault();
+            event.stopPropagation();
+            focusField(input);
+            return;
+          }
+          event.scanTexts = [text];
+          input.value = "";
+          if (inFlight) {
+            event.preventDefault();
+            event.stopPropagation(); // htmx does not see it: it leaves with the next batch
+            waiting.push(event);
+          }
+        },
+        true
+      );
+      form.addEventListener("htmx:beforeRequest", function (event) {
+        if (event.detail.elt === form) {
+          inFlight = true;
+        }
+      });
+      form.addEventListener("htmx:afterRequest", function (event) {
+        if (event.detail.elt !== form) {
+          return;
+        }
+        inFlight = false;
+        if (waiting.length) {
+          sendWaiting();
+        }
+      });
+    }
+
     // htmx has read the parameters: empty the field for what comes next.
     form.addEventListener("htmx:configRequest", function (event) {
       if (event.detail.elt !== form) {
+        return;
+      }
+      var trigger = event.detail.triggeringEvent;
+      if (queued && trigger && trigger.scanTexts) {
+        // After a failure only a single scan is put back: several would run together.
+        lastSent = trigger.scanTexts.length === 1 ? trigger.scanTexts[0] : "";
+        event.detail.parameters[input.name] = trigger.scanTexts;
         return;
       }
       lastSent = input.value;
