@@ -584,3 +584,221 @@ class PrintChunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run.order} part {self.index}"
+
+
+# =============================================================================================
+# Funders' accounts: an append-only ledger per funder and programme, and credit notes.
+# (Settlement, part 5.) Services: vouchers/services/ledger.py; reads: vouchers/selectors/ledger.py.
+# =============================================================================================
+
+
+def credit_note_storage():
+    """Credit notes are stored privately, served only through a permission-checked view."""
+    from orgs.models import private_storage
+
+    return private_storage()
+
+
+class LedgerAppendOnlyError(Exception):
+    """Raised on any attempt to change or delete a ledger row: corrections are new rows."""
+
+
+class LedgerKind(models.TextChoices):
+    PAID_IN = "paid_in", _("Versé par le commanditaire")
+    FEE = "fee", _("Frais de gestion")
+    PAID_TO_PROVIDERS = "paid_to_providers", _("Remboursé aux lieux qualifiés")
+    CREDITED = "credited", _("Valeur non utilisée rendue")
+
+
+class LedgerEntryQuerySet(models.QuerySet["LedgerEntry"]):
+    def update(self, **kwargs):
+        raise LedgerAppendOnlyError("Ledger entries cannot be changed.")
+
+    def delete(self):
+        raise LedgerAppendOnlyError("Ledger entries cannot be deleted.")
+
+    def visible_to(self, membership: Membership) -> LedgerEntryQuerySet:
+        organisation = membership.organisation
+        if organisation.is_operator:
+            return self.all()
+        if organisation.is_funder:
+            return self.filter(funder=organisation)
+        return self.none()
+
+
+class LedgerEntry(models.Model):
+    """One movement of a funder's money for a programme, in signed cents. Never changed.
+
+    ``fee`` rows record the operator's fee paid on top of the face value: they are part of the
+    funder's statement but not of the money the operator holds for the funder (``held`` is the
+    sum of every other kind). Append-only: no update or delete path in the ORM, and on
+    PostgreSQL a trigger refuses UPDATE and DELETE (migration 0003).
+    """
+
+    funder = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="+", verbose_name=_("commanditaire")
+    )
+    programme = models.ForeignKey(
+        Programme, on_delete=models.PROTECT, related_name="ledger_entries"
+    )
+    kind = models.CharField(_("nature"), max_length=20, choices=LedgerKind.choices)
+    amount_cents = models.BigIntegerField(_("montant"))
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, related_name="ledger_entries", null=True, blank=True
+    )
+    # A string reference: the ledger records settlement, but vouchers code never imports it.
+    payout = models.ForeignKey(
+        "redemption.Payout",
+        on_delete=models.PROTECT,
+        related_name="ledger_entries",
+        null=True,
+        blank=True,
+    )
+    credit_note = models.ForeignKey(
+        "CreditNote",
+        on_delete=models.PROTECT,
+        related_name="ledger_entries",
+        null=True,
+        blank=True,
+    )
+
+    objects = LedgerEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("écriture du compte")
+        verbose_name_plural = _("écritures du compte")
+        indexes = [
+            models.Index(fields=["funder", "programme", "created_at"], name="ledger_account_time")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=LedgerKind.values), name="ledger_kind_valid"
+            ),
+            # Each kind has its sign and the document it comes from.
+            models.CheckConstraint(
+                condition=~Q(kind__in=[LedgerKind.PAID_IN, LedgerKind.FEE])
+                | Q(amount_cents__gt=0, order__isnull=False),
+                name="ledger_order_entries_positive",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=LedgerKind.PAID_TO_PROVIDERS)
+                | (~Q(amount_cents=0) & Q(payout__isnull=False)),
+                name="ledger_payout_entries_reference_a_payout",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=LedgerKind.CREDITED)
+                | Q(amount_cents__lt=0, credit_note__isnull=False),
+                name="ledger_credit_entries_negative",
+            ),
+            # Paid in once per order; a payout paid (and reversed) at most once per account.
+            models.UniqueConstraint(
+                fields=["order", "kind"],
+                condition=Q(kind__in=[LedgerKind.PAID_IN, LedgerKind.FEE]),
+                name="ledger_order_recorded_once",
+            ),
+            models.UniqueConstraint(
+                fields=["payout", "programme"],
+                condition=Q(kind=LedgerKind.PAID_TO_PROVIDERS, amount_cents__lt=0),
+                name="ledger_payout_paid_once",
+            ),
+            models.UniqueConstraint(
+                fields=["payout", "programme"],
+                condition=Q(kind=LedgerKind.PAID_TO_PROVIDERS, amount_cents__gt=0),
+                name="ledger_payout_reversed_once",
+            ),
+            models.UniqueConstraint(
+                fields=["credit_note"],
+                condition=Q(kind=LedgerKind.CREDITED),
+                name="ledger_credit_note_recorded_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d} {self.kind} {self.amount_cents} c"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise LedgerAppendOnlyError("Ledger entries cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise LedgerAppendOnlyError("Ledger entries cannot be deleted.")
+
+
+class CreditNoteQuerySet(models.QuerySet["CreditNote"]):
+    def visible_to(self, membership: Membership) -> CreditNoteQuerySet:
+        organisation = membership.organisation
+        if organisation.is_operator:
+            return self.all()
+        if organisation.is_funder:
+            return self.filter(funder=organisation)
+        return self.none()
+
+
+class CreditNote(models.Model):
+    """« Avoir »: the value a funder paid for and nobody used, once per programme, at its end."""
+
+    number = models.CharField(_("numéro"), max_length=20, unique=True)
+    funder = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="+", verbose_name=_("commanditaire")
+    )
+    programme = models.OneToOneField(
+        Programme, on_delete=models.PROTECT, related_name="credit_note"
+    )
+    amount_cents = models.PositiveBigIntegerField(_("montant"))
+    issued_at = models.DateTimeField(_("émis le"), default=timezone.now)
+    pdf = models.FileField(storage=credit_note_storage, upload_to="credit_notes/%Y/", blank=True)
+    breakdown = models.JSONField(default=dict, blank=True)
+
+    objects = CreditNoteQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-issued_at", "-id"]
+        verbose_name = _("avoir")
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class CreditedChequeQuerySet(models.QuerySet["CreditedCheque"]):
+    def update(self, **kwargs):
+        raise LedgerAppendOnlyError("Credited cheques cannot be changed.")
+
+    def delete(self):
+        raise LedgerAppendOnlyError("Credited cheques cannot be deleted.")
+
+
+class CreditedCheque(models.Model):
+    """A cheque whose unused value a credit note gave back: at most once per cheque.
+
+    The account's breakdown leaves these out, so it still balances after the credit, and a
+    later change to the same cheque (e.g. a replacement) shows up as an imbalance.
+    Append-only, like the ledger (trigger in migration 0003).
+    """
+
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.PROTECT, related_name="cheques")
+    cheque = models.OneToOneField(Cheque, on_delete=models.PROTECT, related_name="credited")
+    value_cents = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=ChequeStatus.choices)
+
+    objects = CreditedChequeQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(value_cents__gt=0), name="credited_cheque_value_positive"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.credit_note_id}:{self.cheque_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise LedgerAppendOnlyError("Credited cheques cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise LedgerAppendOnlyError("Credited cheques cannot be deleted.")

@@ -41,3 +41,30 @@ def expire_cheques() -> int:
     from .services.distribution import cheques_expire
 
     return cheques_expire()
+
+
+@shared_task(acks_late=True, **RETRY)
+def close_ended_programmes() -> list[int]:
+    """Daily: close the fixed-end programmes past their end, issuing each one's credit note.
+
+    Idempotent: a programme is closed once (a second run finds its credit note). A programme
+    that cannot be closed yet (e.g. an order still being issued) is retried the next day.
+    """
+    import logging
+
+    from aptic.errors import DomainError
+
+    from .services.ledger import programme_close, programmes_to_close
+
+    closed = []
+    for programme_id in programmes_to_close():
+        try:
+            credit_note = programme_close(programme_id=programme_id)
+        except DomainError as exc:
+            logging.getLogger(__name__).warning(
+                "Programme %s not closed: %s", programme_id, exc.code
+            )
+            continue
+        if credit_note is not None:
+            closed.append(programme_id)
+    return closed

@@ -25,4 +25,5 @@ urlpatterns = [
     # Distribution: allocation, stock and follow-up; the hand-over counter and receipts.
     path("", include("vouchers.urls_stock")),
     path("", include("vouchers.urls_counter")),
+    path("", include("vouchers.urls_ledger")),
 ]

@@ -19,6 +19,7 @@ from orgs.selectors import organisation_admin_emails
 from ..counters import counter_take, order_reference
 from ..models import ORDER_TRANSITIONS, Order, OrderLine, OrderStatus, Programme
 from ..uploads import clean_logo
+from .ledger import ledger_record_order_paid
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,7 @@ def order_approve(
         payment_reference=payment_reference[:100],
         payment_received_on=payment_received_on,
     )
+    ledger_record_order_paid(order=order)
     audit_record(
         actor=actor,
         action="vouchers.order.approved",
