@@ -143,6 +143,10 @@ CELERY_BEAT_SCHEDULE: dict = {
             day_of_month=env.int("SETTLEMENT_DAY_OF_MONTH", default=1), hour=2, minute=0
         ),
     },
+    "close-ended-programmes-daily": {
+        "task": "vouchers.tasks.close_ended_programmes",
+        "schedule": crontab(hour=0, minute=30),
+    },
     "expire-accreditations-daily": {
         "task": "orgs.tasks.expire_accreditations",
         "schedule": crontab(hour=0, minute=20),
@@ -212,6 +216,7 @@ SEPA_DEBTOR_NAME = env.str("SEPA_DEBTOR_NAME", default="MEDIAS-CITE")
 SEPA_DEBTOR_IBAN = env.str("SEPA_DEBTOR_IBAN", default="FR7630004000031234567890143")
 SEPA_DEBTOR_BIC = env.str("SEPA_DEBTOR_BIC", default="BNPAFRPP")
 SETTLEMENT_DAY_OF_MONTH = env.int("SETTLEMENT_DAY_OF_MONTH", default=1)
+SETTLEMENT_TEST_PAUSE_SECONDS = env.float("SETTLEMENT_TEST_PAUSE_SECONDS", default=0)  # test-only
 
 # Invitations to join an organisation stay valid this long.
 INVITATION_VALIDITY_DAYS = env.int("INVITATION_VALIDITY_DAYS", default=7)

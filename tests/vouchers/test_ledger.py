@@ -255,10 +255,15 @@ def test_a_month_based_programme_is_not_closed_automatically():
 def _ended_programme(owner, days_ago: int = 40) -> Programme:
     programme = ProgrammeFactory(
         funder=owner.organisation,
-        valid_until=timezone.localdate() - timedelta(days=days_ago),
+        valid_until=timezone.localdate() + timedelta(days=30),
         tolerance_days=0,
     )
     issued_order(lines={5: 1}, funder=owner, operator=operator_membership(), programme=programme)
+    # Time passes: the programme ends (orders of an ended programme cannot be approved).
+    end = timezone.localdate() - timedelta(days=days_ago)
+    Programme.objects.filter(pk=programme.pk).update(valid_until=end)
+    Cheque.objects.filter(booklet__programme=programme).update(expires_on=end)
+    programme.refresh_from_db()
     return programme
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
 from django.core import mail
@@ -337,4 +338,22 @@ def test_a_funder_cannot_approve_its_own_order(client_for, funder, funder_admin,
         {"payment_reference": "x", "payment_received_on": timezone.localdate().isoformat()},
     )
     assert response.status_code == 403
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.SUBMITTED
+
+
+def test_an_order_of_an_ended_programme_cannot_be_approved(funder, operator, programme):
+    order = order_create(actor=funder, programme=programme, lines={5: 1})
+    order_submit(actor=funder, order=order)
+    type(programme).objects.filter(pk=programme.pk).update(
+        valid_until=timezone.localdate() - timedelta(days=40), tolerance_days=0
+    )
+    order.refresh_from_db()
+    with pytest.raises(Conflict) as refused:
+        order_approve(
+            actor=operator,
+            order=order,
+            payment_reference="VIR",
+            payment_received_on=timezone.localdate(),
+        )
+    assert refused.value.code == "programme_ended"
     assert Order.objects.get(pk=order.pk).status == OrderStatus.SUBMITTED

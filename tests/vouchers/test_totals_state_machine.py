@@ -48,11 +48,10 @@ class DistributionMachine(RuleBasedStateMachine):
         )
         self.people = 0
         for funder in self.funders:
-            programme = ProgrammeFactory(
-                funder=funder.organisation, max_booklets_per_beneficiary=1
+            programme = ProgrammeFactory(funder=funder.organisation, max_booklets_per_beneficiary=1)
+            issued_order(
+                lines={5: 3, 10: 2}, funder=funder, operator=self.operator, programme=programme
             )
-            issued_order(lines={5: 3, 10: 2}, funder=funder, operator=self.operator,
-                         programme=programme)
 
     def teardown(self):
         transaction.savepoint_rollback(self.savepoint)
@@ -71,8 +70,10 @@ class DistributionMachine(RuleBasedStateMachine):
     @rule(funder=st.integers(0, 1), count=st.integers(1, 3))
     def allocate(self, funder, count):
         self._try(
-            booklets_allocate, actor=actor_for(self.funders[funder]),
-            distributor=self.distributor.organisation, count=count,
+            booklets_allocate,
+            actor=actor_for(self.funders[funder]),
+            distributor=self.distributor.organisation,
+            count=count,
         )
 
     @rule(index=st.integers(0, 50))
@@ -88,8 +89,12 @@ class DistributionMachine(RuleBasedStateMachine):
             self.people += 0 if same_person else 1
             person = Person("Durand", f"Personne{self.people}", date(1970, 1, 1))
             self._try(
-                booklet_assign, actor=actor_for(self.distributor), booklet=booklet,
-                person=person, age_bracket="26-44", postcode="33000",
+                booklet_assign,
+                actor=actor_for(self.distributor),
+                booklet=booklet,
+                person=person,
+                age_bracket="26-44",
+                postcode="33000",
             )
 
     @rule(index=st.integers(0, 50))
@@ -108,7 +113,8 @@ class DistributionMachine(RuleBasedStateMachine):
         if booklet:
             actor = (
                 actor_for(next(f for f in self.funders if f.organisation_id == booklet.funder_id))
-                if by_funder else actor_for(self.distributor)
+                if by_funder
+                else actor_for(self.distributor)
             )
             self._try(booklet_block, actor=actor, booklet=booklet, reason="Perdu")
 
@@ -117,8 +123,9 @@ class DistributionMachine(RuleBasedStateMachine):
         active = Cheque.objects.filter(status=ChequeStatus.ACTIVE, booklet__holder__isnull=False)
         if active.exists():
             cheque = active.order_by("pk")[index % active.count()]
-            self._try(cheques_block, actor=actor_for(self.distributor), cheques=[cheque],
-                      reason="Déchiré")
+            self._try(
+                cheques_block, actor=actor_for(self.distributor), cheques=[cheque], reason="Déchiré"
+            )
 
     @rule(index=st.integers(0, 50))
     def replace(self, index):
@@ -156,8 +163,9 @@ class DistributionMachine(RuleBasedStateMachine):
     @invariant()
     def a_person_never_holds_two_booklets_of_a_programme(self):
         keys = list(
-            Booklet.objects.filter(beneficiary__isnull=False, replaces__isnull=True)
-            .values_list("programme_id", "beneficiary__dedup_key")
+            Booklet.objects.filter(beneficiary__isnull=False, replaces__isnull=True).values_list(
+                "programme_id", "beneficiary__dedup_key"
+            )
         )
         assert len(keys) == len(set(keys))
 
@@ -166,7 +174,9 @@ def test_totals_balance_after_any_sequence_of_operations():
     run_state_machine_as_test(
         DistributionMachine,
         settings=settings(
-            max_examples=12, stateful_step_count=10, deadline=None,
+            max_examples=12,
+            stateful_step_count=10,
+            deadline=None,
             suppress_health_check=list(HealthCheck),
         ),
     )

@@ -29,6 +29,7 @@ from ..models import (
     BookletStatus,
     Cheque,
     ChequeStatus,
+    CreditNote,
     Gender,
     MovementKind,
     Order,
@@ -494,6 +495,11 @@ def booklet_replace(*, actor: Actor, booklet: Booklet) -> Booklet:
         raise NotFound(_("Chéquier introuvable."), code="booklet_not_found")
     if booklet.status != BookletStatus.BLOCKED:
         raise Conflict(_("Bloquez d'abord le chéquier."), code="booklet_not_blocked")
+    if CreditNote.objects.filter(programme_id=booklet.programme_id).exists():
+        raise Conflict(
+            _("Le programme est clos : sa valeur non utilisée a été remboursée."),
+            code="programme_closed",
+        )
     if Booklet.objects.filter(replaces=booklet).exists():
         raise Conflict(_("Ce chéquier a déjà été remplacé."), code="already_replaced")
     unspent = list(

@@ -17,7 +17,7 @@ from orgs.permissions import require
 from orgs.selectors import organisation_admin_emails
 
 from ..counters import counter_take, order_reference
-from ..models import ORDER_TRANSITIONS, Order, OrderLine, OrderStatus, Programme
+from ..models import ORDER_TRANSITIONS, CreditNote, Order, OrderLine, OrderStatus, Programme
 from ..uploads import clean_logo
 from .ledger import ledger_record_order_paid
 
@@ -205,6 +205,15 @@ def order_approve(
             _("La date de réception ne peut pas être dans le futur."),
             field="payment_received_on",
             code="invalid_date",
+        )
+    programme = order.programme
+    ended = programme.last_valid_day is not None and programme.last_valid_day < timezone.localdate()
+    if ended or CreditNote.objects.filter(programme=programme).exists():
+        # Its unused value is (or is about to be) credited back: no new cheques in it.
+        raise Conflict(
+            _("Le programme « %(name)s » est terminé : cette commande ne peut plus être validée.")
+            % {"name": programme.name},
+            code="programme_ended",
         )
     _transition(
         order,
