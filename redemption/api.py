@@ -144,7 +144,9 @@ class RedemptionListCreate(generics.ListAPIView):
             site=site,
             idempotency_key=key,
         )
-        redemption = selectors.redemption_get(membership=membership, pk=redemption.pk)
+        if "lines" not in getattr(redemption, "_prefetched_objects_cache", {}):
+            # A replay returns the earlier redemption as stored: read it back with its lines.
+            redemption = selectors.redemption_get(membership=membership, pk=redemption.pk)
         return Response(RedemptionOutput(redemption).data, status=status.HTTP_201_CREATED)
 
 
