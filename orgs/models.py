@@ -435,7 +435,9 @@ class Accreditation(models.Model):
         Organisation, on_delete=models.PROTECT, related_name="accreditation"
     )
     status = models.CharField(
-        _("état"), max_length=20, choices=AccreditationStatus.choices,
+        _("état"),
+        max_length=20,
+        choices=AccreditationStatus.choices,
         default=AccreditationStatus.DRAFT,
     )
     applicant_name = models.CharField(_("votre nom"), max_length=150, blank=True)
@@ -506,9 +508,7 @@ class Accreditation(models.Model):
 class AccreditationSite(models.Model):
     """One address and its service offer; each site is accredited on its own."""
 
-    accreditation = models.ForeignKey(
-        Accreditation, on_delete=models.PROTECT, related_name="sites"
-    )
+    accreditation = models.ForeignKey(Accreditation, on_delete=models.PROTECT, related_name="sites")
     name = models.CharField(_("nom du lieu"), max_length=150)
     address = models.CharField(_("adresse"), max_length=250)
     postcode = models.CharField(_("code postal"), max_length=5)

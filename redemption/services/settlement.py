@@ -391,6 +391,10 @@ def batch_export(*, actor: Actor, batch: SettlementBatch, execution_date: date) 
     batch = SettlementBatch.objects.select_for_update().get(pk=batch.pk)
     if batch.status != BatchStatus.APPROVED:
         raise Conflict(_("Seul un lot approuvé peut être exporté."), code="batch_state_conflict")
+    if not batch.payouts.filter(status=PayoutStatus.PENDING, amount_cents__gt=0).exists():
+        raise Conflict(
+            _("Ce lot ne contient aucun virement à effectuer."), code="nothing_to_transfer"
+        )
     document = sepa_document(batch, execution_date)
     batch.sepa_file.save(f"{batch.reference}.xml", ContentFile(document), save=False)
     _transition(
@@ -412,7 +416,13 @@ def batch_export(*, actor: Actor, batch: SettlementBatch, execution_date: date) 
 @transaction.atomic
 def batch_mark_paid(*, actor: Actor, batch: SettlementBatch, paid_on: date) -> SettlementBatch:
     require(actor.membership, "settlement:approve")
-    _transition(batch, BatchStatus.PAID, paid_at=timezone.now(), execution_date=paid_on)
+    if paid_on > timezone.localdate():
+        raise ValidationFailed(
+            _("La date de paiement ne peut pas être dans le futur."),
+            field="paid_on",
+            code="invalid_date",
+        )
+    _transition(batch, BatchStatus.PAID, paid_at=timezone.now(), paid_on=paid_on)
     Payout.objects.filter(batch=batch, status=PayoutStatus.PENDING).update(status=PayoutStatus.PAID)
     ledger_record_payout_paid(batch=batch)
     audit_record(
@@ -428,6 +438,15 @@ def payout_reject(*, actor: Actor, payout: Payout, reason: str) -> Payout:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed(_("Indiquez le motif du rejet."), field="reason", code="required")
+    batch_status = SettlementBatch.objects.filter(pk=payout.batch_id).values_list(
+        "status", flat=True
+    )
+    if batch_status.get() not in (BatchStatus.EXPORTED, BatchStatus.PAID):
+        # Before export nothing was sent to the bank: there is nothing it could reject.
+        raise Conflict(
+            _("Un virement ne peut être rejeté qu'une fois le fichier SEPA exporté."),
+            code="batch_state_conflict",
+        )
     if (
         Payout.objects.filter(pk=payout.pk)
         .exclude(status=PayoutStatus.REJECTED)

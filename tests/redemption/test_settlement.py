@@ -168,9 +168,17 @@ def test_the_sepa_file_matches_the_batch_and_the_bank_details_snapshot(setup):
 
 def test_a_rejected_payout_returns_its_redemptions_and_unverifies_the_bank(setup):
     _world, providers, operator, second = setup
-    _batch(operator)
+    batch = _batch(operator)
     member, _site = providers[0]
     payout = Payout.objects.get(provider=member.organisation)
+    with pytest.raises(Conflict):  # nothing was sent to the bank yet
+        payout_reject(actor=actor_for(second), payout=payout, reason="Compte clos")
+    batch_approve(actor=actor_for(second), batch=batch)
+    batch_export(
+        actor=actor_for(second),
+        batch=batch,
+        execution_date=timezone.localdate() + timedelta(days=1),
+    )
     payout_reject(actor=actor_for(second), payout=payout, reason="Compte clos")
     assert Redemption.objects.filter(provider=member.organisation, payout__isnull=True).count() == 4
     assert Accreditation.objects.get(organisation=member.organisation).bank_status == (
