@@ -124,12 +124,11 @@ def _timeline(batch: SettlementBatch) -> list[tuple[str, str, object, str]]:
             steps[3][1],
             _("exécution le %(date)s") % {"date": batch.execution_date.strftime("%d/%m/%Y")},
         )
-    if batch.status == BatchStatus.PAID and batch.execution_date:
-        # batch_mark_paid keeps the day the transfers arrived in ``execution_date``.
+    if batch.status == BatchStatus.PAID and batch.paid_on:
         steps[4] = (
             steps[4][0],
             steps[4][1],
-            _("reçu le %(date)s") % {"date": batch.execution_date.strftime("%d/%m/%Y")},
+            _("reçu le %(date)s") % {"date": batch.paid_on.strftime("%d/%m/%Y")},
         )
     last_done = max((i for i, step in enumerate(steps) if step[1]), default=-1)
     return [
