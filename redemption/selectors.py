@@ -43,3 +43,34 @@ def provider_services(*, membership: Membership) -> QuerySet[ServiceCategory]:
         .distinct()
         .order_by("name")
     )
+
+
+def fraud_signals(*, membership: Membership, days: int = 7) -> dict:
+    """For operators: active lock-outs and failed scans per organisation over ``days`` days."""
+    from datetime import timedelta
+
+    from django.db.models import Count
+    from django.utils import timezone
+
+    from .models import Lockout, ScanAttempt
+
+    since = timezone.now() - timedelta(days=days)
+    failures = (
+        ScanAttempt.objects.visible_to(membership)
+        .filter(created_at__gte=since)
+        .values("organisation__name", "reason")
+        .annotate(count=Count("id"))
+        .order_by("organisation__name", "-count")
+    )
+    return {
+        "lockouts": list(
+            Lockout.objects.active().select_related("organisation").order_by("-started_at")
+        ),
+        "recent_lockouts": list(
+            Lockout.objects.filter(started_at__gte=since)
+            .select_related("organisation")
+            .order_by("-started_at")[:50]
+        ),
+        "failures": list(failures),
+        "days": days,
+    }

@@ -8,6 +8,7 @@ app_name = "redemption"
 
 urlpatterns = [
     path("encaisser/", views.counter, name="counter"),
+    path("alertes/", views.fraud_alerts, name="fraud_alerts"),
     path("encaisser/verifier/", views.counter_check, name="counter_check"),
     path("encaissements/", views.redemption_list, name="redemption_list"),
     path("encaissements/<int:pk>/", views.redemption_detail, name="redemption_detail"),

@@ -541,3 +541,13 @@ def public_cheque(request: HttpRequest, code: str) -> HttpResponse:
         },
         status=status,
     )
+
+
+@membership_required("settlement:view")
+def fraud_alerts(request: HttpRequest) -> HttpResponse:
+    """Operators: organisations locked out of redemption and the failed scans behind it."""
+    return render(
+        request,
+        "redemption/fraud_alerts.html",
+        selectors.fraud_signals(membership=request.membership),
+    )

@@ -268,3 +268,19 @@ def test_too_many_failures_lock_the_provider_out_and_alert(api_for, world, provi
     assert (response.status_code, response.json()["code"]) == (429, "locked_out")
     assert "Retry-After" in response
     assert AuditEvent.objects.filter(action="redemption.lockout.started").count() == 1
+
+
+def test_operators_see_the_lockout_alert_and_providers_cannot(
+    api_for, client_for, world, provider, settings, operator_admin
+):
+    settings.LOCKOUT_FAILURES = 2
+    member, site = provider
+    bogus = ["ABCDEFGHJKMN" + cheque_codes.check_symbol("ABCDEFGHJKMN")]
+    for _ in range(2):
+        redeem(api_for(member), bogus, world.service, site)
+    page = client_for(operator_admin).get("/alertes/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert member.organisation.name in text and "unknown_cheque" in text
+    assert "Aucune suspension en cours." not in text
+    assert client_for(member).get("/alertes/").status_code == 403
