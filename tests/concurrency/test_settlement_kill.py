@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import F
 from django.utils import timezone
+from kombu import pools as kombu_pools
 
 from aptic.celery import app as celery_app
 from redemption.models import (
@@ -66,10 +67,10 @@ def _redis():
 
 
 def _drop_broker_pools() -> None:
-    # The app caches its broker connection pools; they must follow ``broker_url`` (Celery does
-    # the same after a fork).
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
+    # The app and kombu's global registries cache broker connection pools; they must follow
+    # ``broker_url``, and no closed pool may stay registered for later tests (even eager
+    # ``delay`` acquires a producer).
+    kombu_pools.reset()
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
 
