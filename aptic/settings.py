@@ -4,6 +4,7 @@ Development (``make run``) sets ``DEBUG=1`` and gets SQLite, in-process tasks an
 cache. Production sets ``DATABASE_URL``, ``REDIS_URL``, ``SECRET_KEY`` and ``ALLOWED_HOSTS``.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -51,25 +52,37 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
+    "csp",
     "aptic",
     "orgs",
     "vouchers",
     "redemption",
+    "insight",
+    "security",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "orgs.middleware.CurrentMembershipMiddleware",
+    "security.middleware.TwoFactorMiddleware",
     "aptic.middleware.BusyDatabaseMiddleware",
+    # Last, so it sees the lock-out flag the authentication backend set on the request.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = env.str("ROOT_URLCONF", default="aptic.urls")
@@ -151,6 +164,10 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "orgs.tasks.expire_accreditations",
         "schedule": crontab(hour=0, minute=20),
     },
+    "refresh-insight": {
+        "task": "insight.tasks.refresh_insight",
+        "schedule": crontab(minute="*/10"),
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -158,6 +175,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Axes first: a locked-out username+IP pair is refused before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -218,6 +240,10 @@ SEPA_DEBTOR_BIC = env.str("SEPA_DEBTOR_BIC", default="BNPAFRPP")
 SETTLEMENT_DAY_OF_MONTH = env.int("SETTLEMENT_DAY_OF_MONTH", default=1)
 SETTLEMENT_TEST_PAUSE_SECONDS = env.float("SETTLEMENT_TEST_PAUSE_SECONDS", default=0)  # test-only
 
+# Dashboards: their monthly tallies are rebuilt every 10 minutes (beat), and when a dashboard
+# finds them older than this.
+INSIGHT_MAX_AGE_SECONDS = env.int("INSIGHT_MAX_AGE_SECONDS", default=900)
+
 # Invitations to join an organisation stay valid this long.
 INVITATION_VALIDITY_DAYS = env.int("INVITATION_VALIDITY_DAYS", default=7)
 
@@ -249,6 +275,38 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# Log-in throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one e-mail
+# address from one IP, that pair is refused for the cool-off, even with the right password.
+# Operators see and lift lock-outs in the admin ("Access attempts"); a password reset lifts them too.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "security.lockout.request_ip"
+AXES_LOCKOUT_CALLABLE = "security.lockout.lockout_response"
+AXES_SENSITIVE_PARAMETERS = ["password"]
+
+# Two-factor authentication (django-otp, TOTP): available to everyone, required for operators.
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Aptic")
+OTP_TOTP_THROTTLE_FACTOR = 1
+
+# Content Security Policy: only this origin's scripts and styles, no inline script or style, no
+# eval (htmx runs with allowEval off, see base.html), no framing.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
 }
 
 # Production hardening: with DEBUG off, `manage.py check --deploy` reports nothing.

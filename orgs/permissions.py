@@ -39,6 +39,8 @@ PERMISSIONS: dict[str, Rule] = {
     "tokens:manage": Rule(ANY_ROLE, admin_only=True),
     "audit:view": Rule(ANY_ROLE, admin_only=True),
     "audit:view_all": Rule(OPERATOR),
+    "notifications:view": Rule(ANY_ROLE),
+    "notifications:view_all": Rule(OPERATOR),
     # Programmes, orders, booklets
     "programmes:manage": Rule(OPERATOR, admin_only=True),
     "orders:view": Rule(FUNDER | OPERATOR),
@@ -64,6 +66,11 @@ PERMISSIONS: dict[str, Rule] = {
     "settlement:compute": Rule(OPERATOR, admin_only=True),
     "settlement:approve": Rule(OPERATOR, admin_only=True),
     "payouts:view": Rule(PROVIDER | OPERATOR),
+    # Dashboards, one per organisation role
+    "dashboards:funder": Rule(FUNDER),
+    "dashboards:distributor": Rule(DISTRIBUTOR),
+    "dashboards:provider": Rule(PROVIDER),
+    "dashboards:operator": Rule(OPERATOR),
 }
 
 
