@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm, SetPasswordForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
 from django.utils.translation import gettext_lazy as _
 
 from .models import MemberRole, OrgRole
@@ -103,6 +103,66 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args, organisations=None, **kwargs):
         super().__init__(*args, **kwargs)
+        if organisations is None:
+            del self.fields["organisation"]
+        else:
+            self.fields["organisation"].choices = [("", _("Toutes"))] + [
+                (o.pk, o.name) for o in organisations
+            ]
+
+
+class LoggedPasswordResetForm(PasswordResetForm):
+    """Django's reset form, sending through the e-mail layout and the notification log."""
+
+    def send_mail(
+        self,
+        subject_template_name,
+        email_template_name,
+        context,
+        from_email,
+        to_email,
+        html_email_template_name=None,
+    ):
+        from django.conf import settings
+        from django.urls import reverse
+
+        from .notifications import email_now
+
+        path = reverse(
+            "password_reset_confirm", kwargs={"uidb64": context["uid"], "token": context["token"]}
+        )
+        # Not tied to one organisation: logged for operators only, with the link masked.
+        email_now(
+            to=[to_email],
+            template="password_reset",
+            context={"url": settings.SITE_URL + path},
+            organisation=None,
+            secrets=("url",),
+        )
+
+
+class NotificationFilterForm(forms.Form):
+    template = forms.ChoiceField(label=_("Type de message"), required=False)
+    recipient = forms.CharField(label=_("Destinataire"), required=False)
+    status = forms.ChoiceField(label=_("État"), required=False)
+    organisation = forms.TypedChoiceField(
+        label=_("Organisation"), required=False, coerce=int, empty_value=None
+    )
+    date_from = forms.DateField(
+        label=_("Du"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label=_("Au"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args, organisations=None, **kwargs):
+        from .models import NotificationStatus
+        from .notifications import EMAIL_KINDS
+
+        super().__init__(*args, **kwargs)
+        kinds = sorted(EMAIL_KINDS.items(), key=lambda kind: str(kind[1]))
+        self.fields["template"].choices = [("", _("Tous")), *kinds]
+        self.fields["status"].choices = [("", _("Tous")), *NotificationStatus.choices]
         if organisations is None:
             del self.fields["organisation"]
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
@@ -54,6 +55,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
+    # The language the person last chose (footer); their e-mails are written in it. Empty: the
+    # site's default language.
+    language = models.CharField(
+        _("langue"), max_length=8, blank=True, default="", choices=settings.LANGUAGES
+    )
 
     objects = UserManager()
 
@@ -566,3 +572,69 @@ class AccreditationDocument(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.original_name}"
+
+
+class NotificationStatus(models.TextChoices):
+    QUEUED = "queued", _("En attente d'envoi")
+    SENT = "sent", _("Envoyé")
+    FAILED = "failed", _("Échec d'envoi")
+
+
+class NotificationQuerySet(models.QuerySet["Notification"]):
+    def delete(self):
+        raise AppendOnlyError("Notifications cannot be deleted.")
+
+    def visible_to(self, membership: Membership) -> NotificationQuerySet:
+        """Operators see every message; any member sees those sent for their organisation."""
+        if membership.organisation.is_operator:
+            return self.all()
+        return self.filter(organisation_id=membership.organisation_id)
+
+
+class Notification(models.Model):
+    """One e-mail to one recipient, logged in the transaction of the change that caused it.
+
+    Append-only: what was sent is never rewritten (on PostgreSQL a trigger refuses DELETE and any
+    UPDATE other than the delivery status, migration 0005); only ``status``, ``sent_at`` and
+    ``error`` move, once, from ``queued`` to ``sent`` or ``failed``. Secrets (invitation and
+    password-reset links) are masked in the logged body.
+    """
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    recipient = models.EmailField(_("destinataire"))
+    language = models.CharField(_("langue"), max_length=8)
+    template = models.CharField(_("modèle"), max_length=100, db_index=True)
+    subject = models.CharField(_("objet"), max_length=300)
+    body = models.TextField(_("message"))
+    status = models.CharField(
+        _("état"),
+        max_length=10,
+        choices=NotificationStatus.choices,
+        default=NotificationStatus.QUEUED,
+    )
+    sent_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+
+    objects = NotificationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organisation", "-created_at"], name="notif_org_time")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "sent", "failed"]), name="notif_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="sent", sent_at__isnull=False) | ~Q(status="sent"),
+                name="notif_sent_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recipient}: {self.subject}"
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Notifications cannot be deleted.")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from .models import ApiToken, AuditEvent, Invitation, Membership, Organisation
+from .models import ApiToken, AuditEvent, Invitation, Membership, Notification, Organisation
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -100,6 +100,41 @@ def audit_event_list(
     if date_to:
         events = events.filter(created_at__lte=datetime.combine(date_to, time.max, tzinfo=tz))
     return events.order_by("-created_at", "-id")
+
+
+def notification_list(
+    *,
+    membership: Membership,
+    template: str = "",
+    recipient: str = "",
+    status: str = "",
+    organisation_id: int | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet[Notification]:
+    """E-mails sent for the member's organisation (operators: all), newest first."""
+    found = Notification.objects.visible_to(membership).select_related("organisation")
+    if template:
+        found = found.filter(template=template)
+    if recipient:
+        found = found.filter(recipient__icontains=recipient)
+    if status:
+        found = found.filter(status=status)
+    if organisation_id:
+        found = found.filter(organisation_id=organisation_id)
+    tz = timezone.get_current_timezone()
+    if date_from:
+        found = found.filter(created_at__gte=datetime.combine(date_from, time.min, tzinfo=tz))
+    if date_to:
+        found = found.filter(created_at__lte=datetime.combine(date_to, time.max, tzinfo=tz))
+    return found.defer("body").order_by("-created_at", "-id")
+
+
+def notification_get(*, membership: Membership, pk: int) -> Notification:
+    """One logged e-mail the member may see; another organisation's answers 404."""
+    return get_object_or_404(
+        Notification.objects.visible_to(membership).select_related("organisation"), pk=pk
+    )
 
 
 def organisation_admin_emails(*, organisation: Organisation) -> list[str]:

@@ -135,6 +135,8 @@ def _invite(*, actor: Actor, organisation: Organisation, email: str, role: str) 
     email_on_commit(
         to=[email],
         template="invitation",
+        organisation=organisation,
+        secrets=("url",),
         context={
             "organisation": organisation.name,
             "role": MemberRole(role).label,
@@ -406,3 +408,22 @@ def user_set_password(*, user: User, password: str, ip: str | None = None, reaso
     user.save(update_fields=["password"])
     audit_record(actor=Actor(user=user, ip=ip), action=f"orgs.user.password_{reason}", target=user)
     return user
+
+
+@transaction.atomic
+def user_language_set(*, actor: Actor, language: str) -> bool:
+    """Remember the language a person chose, for the e-mails they will receive.
+
+    Returns False (and writes nothing) when it is unknown or already theirs.
+    """
+    user = actor.user
+    if user is None or language not in dict(settings.LANGUAGES):
+        return False
+    updated = User.objects.filter(pk=user.pk).exclude(language=language).update(language=language)
+    if not updated:
+        return False
+    user.language = language
+    audit_record(
+        actor=actor, action="orgs.user.language_set", target=user, data={"after": language}
+    )
+    return True

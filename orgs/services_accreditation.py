@@ -318,6 +318,7 @@ def _notify_provider(accreditation: Accreditation, template: str, **context: Any
         email_on_commit(
             to=sorted(recipients),
             template=template,
+            organisation=accreditation.organisation,
             context={
                 "accreditation": accreditation,
                 "organisation": accreditation.organisation.name,
@@ -329,9 +330,11 @@ def _notify_provider(accreditation: Accreditation, template: str, **context: Any
 def _notify_operators(accreditation: Accreditation, template: str, **context: Any) -> None:
     recipients = _operator_admin_emails()
     if recipients:
+        # Addressed to the operator's staff, not the provider: logged for operators only.
         email_on_commit(
             to=recipients,
             template=template,
+            organisation=None,
             context={
                 "accreditation": accreditation,
                 "organisation": accreditation.organisation.name,

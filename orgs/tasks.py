@@ -6,14 +6,34 @@ from celery import shared_task
 from django.core.mail import EmailMultiAlternatives
 
 
-@shared_task(
-    autoretry_for=(OSError,), retry_backoff=True, retry_kwargs={"max_retries": 5}, acks_late=True
-)
-def send_email(*, to: list[str], subject: str, body: str, html: str | None = None) -> None:
+@shared_task(bind=True, max_retries=5, acks_late=True)
+def send_email(
+    self,
+    *,
+    to: list[str],
+    subject: str,
+    body: str,
+    html: str | None = None,
+    notification_id: int | None = None,
+) -> None:
+    """Send one logged e-mail; mark its log row sent, or failed once the retries are spent."""
+    from . import notifications  # it imports this module
+
     message = EmailMultiAlternatives(subject=subject, body=body, to=to)
     if html:
         message.attach_alternative(html, "text/html")
-    message.send()
+    try:
+        message.send()
+    except OSError as exc:  # SMTP errors and unreachable servers are transient until retried
+        if self.request.retries >= self.max_retries:
+            if notification_id is not None:
+                notifications.notification_mark_failed(
+                    notification_id=notification_id, error=str(exc) or type(exc).__name__
+                )
+            raise
+        raise self.retry(exc=exc, countdown=30 * 2**self.request.retries) from exc
+    if notification_id is not None:
+        notifications.notification_mark_sent(notification_id=notification_id)
 
 
 @shared_task(

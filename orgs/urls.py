@@ -26,6 +26,7 @@ urlpatterns = [
         ),
         name="password_reset_complete",
     ),
+    path("langue/", views.language_set, name="set_language"),
     path("organisation/changer/", views.switch_membership, name="switch_membership"),
     path("organisations/", views.organisation_list, name="organisation_list"),
     path("organisations/nouvelle/", views.organisation_create, name="organisation_create"),
@@ -43,5 +44,7 @@ urlpatterns = [
     path("jetons/", views.token_list, name="token_list"),
     path("jetons/<int:pk>/revoquer/", views.token_revoke, name="token_revoke"),
     path("journal/", views.audit_list, name="audit_list"),
+    path("messages-envoyes/", views.notification_list, name="notification_list"),
+    path("messages-envoyes/<int:pk>/", views.notification_detail, name="notification_detail"),
     path("", include("orgs.urls_accreditation")),
 ]

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+from django.views.i18n import set_language
 
 from aptic.errors import DomainError, form_add_error
 
@@ -23,10 +24,13 @@ from .forms import (
     EmailAuthenticationForm,
     InvitationAcceptForm,
     InvitationForm,
+    LoggedPasswordResetForm,
     MemberRoleForm,
+    NotificationFilterForm,
     OrganisationForm,
 )
 from .middleware import SESSION_KEY
+from .notifications import EMAIL_KINDS
 from .permissions import membership_has_permission
 
 
@@ -37,9 +41,8 @@ class LoginView(auth_views.LoginView):
 
 
 class PasswordResetView(auth_views.PasswordResetView):
+    form_class = LoggedPasswordResetForm
     template_name = "registration/password_reset_form.html"
-    email_template_name = "emails/password_reset.txt"
-    subject_template_name = "emails/password_reset.subject.txt"
     success_url = reverse_lazy("password_reset_done")
 
 
@@ -52,6 +55,16 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         form = super().get_form(form_class)
         form.ip = client_ip(self.request)
         return form
+
+
+def language_set(request: HttpRequest) -> HttpResponse:
+    """Django's language switch; a signed-in person's choice also sets their e-mails' language."""
+    response = set_language(request)
+    if request.method == "POST" and request.user.is_authenticated:
+        services.user_language_set(
+            actor=actor_from_request(request), language=request.POST.get("language", "")
+        )
+    return response
 
 
 @require_POST
@@ -307,4 +320,57 @@ def audit_list(request: HttpRequest) -> HttpResponse:
         request,
         "orgs/audit_list.html",
         {"form": form, "page": page, "sees_all": sees_all, "query": query.urlencode()},
+    )
+
+
+# --- Messages sent --------------------------------------------------------------------------
+
+
+@membership_required("notifications:view")
+def notification_list(request: HttpRequest) -> HttpResponse:
+    """« Messages envoyés »: the e-mails sent for the organisation (operators: all)."""
+    sees_all = membership_has_permission(request.membership, "notifications:view_all")
+    form = NotificationFilterForm(
+        request.GET or None,
+        organisations=selectors.organisation_list(membership=request.membership)
+        if sees_all
+        else None,
+    )
+    filters = form.cleaned_data if form.is_valid() else {}
+    found = selectors.notification_list(
+        membership=request.membership,
+        template=filters.get("template", ""),
+        recipient=filters.get("recipient", ""),
+        status=filters.get("status", ""),
+        organisation_id=filters.get("organisation"),
+        date_from=filters.get("date_from"),
+        date_to=filters.get("date_to"),
+    )
+    page = Paginator(found, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "orgs/notification_list.html",
+        {
+            "form": form,
+            "page": page,
+            "sees_all": sees_all,
+            "query": query.urlencode(),
+            "kinds": EMAIL_KINDS,
+        },
+    )
+
+
+@membership_required("notifications:view")
+def notification_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    notification = selectors.notification_get(membership=request.membership, pk=pk)
+    return render(
+        request,
+        "orgs/notification_detail.html",
+        {
+            "notification": notification,
+            "kind": EMAIL_KINDS.get(notification.template, notification.template),
+            "sees_all": membership_has_permission(request.membership, "notifications:view_all"),
+        },
     )

@@ -132,6 +132,9 @@ OWNED_OBJECTS: dict[str, Callable] = {
     "member_remove": lambda owner: {"pk": _other_member(owner).pk},
     "invitation_revoke": lambda owner: {"pk": _invitation(owner).pk},
     "token_revoke": lambda owner: {"pk": _token(owner).pk},
+    "notification_detail": lambda owner: __import__(
+        "tests.orgs.test_notifications", fromlist=["_"]
+    ).tenancy_notification_kwargs(owner),
     "vouchers:programme_edit": _programme,
     "vouchers:order_detail": _order_kwargs,
     "vouchers:order_print_progress": _order_kwargs,

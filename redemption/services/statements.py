@@ -94,6 +94,7 @@ def payout_statement_render(*, payout_id: int) -> Payout:
                 email_on_commit(
                     to=emails,
                     template="statement_ready",
+                    organisation=payout.provider,
                     context={"payout": payout, "batch": payout.batch.reference},
                 )
     return payout

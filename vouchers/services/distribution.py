@@ -177,6 +177,7 @@ def booklets_allocate(
         email_on_commit(
             to=emails,
             template="booklets_allocated",
+            organisation=distributor,
             context={"movement": movement, "funder": funder.name, "distributor": distributor.name},
         )
     return movement

@@ -336,6 +336,7 @@ def programme_close(
         email_on_commit(
             to=emails,
             template="credit_note",
+            organisation=programme.funder,
             context={
                 "credit_note": credit_note,
                 "programme": programme.name,

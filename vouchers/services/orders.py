@@ -87,6 +87,7 @@ def _notify_funder(order: Order, template: str, **context) -> None:
         email_on_commit(
             to=sorted(recipients),
             template=template,
+            organisation=order.funder,
             context={"order": order, "reference": order.reference, **context},
         )
 

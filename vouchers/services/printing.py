@@ -233,6 +233,7 @@ def _notify_printed(order: Order) -> None:
     email_on_commit(
         to=sorted(recipients),
         template="order_printed",
+        organisation=order.funder,
         context={
             "order": order,
             "reference": order.reference,
