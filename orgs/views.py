@@ -12,11 +12,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django.views.i18n import set_language
 
+from aptic import exports
 from aptic.errors import DomainError, form_add_error
 
 from . import selectors, services
 from .audit import actor_from_request, client_ip
 from .decorators import membership_required
+from .exports import MEMBER_COLUMNS, audit_columns
 from .forms import (
     ApiTokenForm,
     AuditedSetPasswordForm,
@@ -130,11 +132,21 @@ def organisation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @membership_required("members:view")
 def member_list(request: HttpRequest) -> HttpResponse:
+    members = selectors.member_list(membership=request.membership)
+    if fmt := exports.requested_format(request):
+        return exports.export_response(
+            request,
+            rows=members,
+            columns=MEMBER_COLUMNS,
+            filename="membres",
+            fmt=fmt,
+            title=_("Membres"),
+        )
     return render(
         request,
         "orgs/member_list.html",
         {
-            "members": selectors.member_list(membership=request.membership),
+            "members": members,
             "invitations": selectors.invitation_list_pending(membership=request.membership),
             "form": InvitationForm(),
         },
@@ -313,6 +325,15 @@ def audit_list(request: HttpRequest) -> HttpResponse:
         date_from=filters.get("date_from"),
         date_to=filters.get("date_to"),
     )
+    if fmt := exports.requested_format(request):
+        return exports.export_response(
+            request,
+            rows=events,
+            columns=audit_columns(with_organisation=sees_all),
+            filename="journal",
+            fmt=fmt,
+            title=_("Journal"),
+        )
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

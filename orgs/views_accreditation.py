@@ -18,12 +18,14 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from aptic import exports
 from aptic.errors import DomainError, form_add_error
 
 from . import selectors_accreditation as selectors
 from . import services_accreditation as services
 from .audit import actor_from_request
 from .decorators import membership_required
+from .exports import ACCREDITATION_COLUMNS
 from .forms_accreditation import (
     LEGAL_FORMS,
     STEP_FORMS,
@@ -487,6 +489,15 @@ def accreditation_queue(request: HttpRequest) -> HttpResponse:
         departement=filters.get("departement", ""),
         search=filters.get("q", ""),
     )
+    if fmt := exports.requested_format(request):
+        return exports.export_response(
+            request,
+            rows=accreditations,
+            columns=ACCREDITATION_COLUMNS,
+            filename="qualifications",
+            fmt=fmt,
+            title=_("Qualifications"),
+        )
     page = Paginator(accreditations, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

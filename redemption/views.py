@@ -46,6 +46,7 @@ from django.views.decorators.http import (
     require_safe,
 )
 
+from aptic import exports
 from aptic.errors import DomainError
 from orgs.audit import Actor, actor_from_request, client_ip
 from orgs.decorators import membership_required
@@ -57,6 +58,7 @@ from vouchers import codes
 from vouchers.models import BookletStatus, Cheque, ChequeStatus
 
 from . import selectors
+from .exports import REDEMPTION_COLUMNS
 from .forms import CounterForm
 from .models import Reason, Redemption, RedemptionStatus
 from .ratelimit import RateLimited
@@ -360,6 +362,15 @@ def _redeem(request: HttpRequest) -> HttpResponse:
 @membership_required("redemptions:view")
 def redemption_list(request: HttpRequest) -> HttpResponse:
     redemptions = selectors.redemption_list(membership=request.membership).prefetch_related(None)
+    if fmt := exports.requested_format(request):
+        return exports.export_response(
+            request,
+            rows=redemptions,
+            columns=REDEMPTION_COLUMNS,
+            filename="encaissements",
+            fmt=fmt,
+            title=_("Encaissements"),
+        )
     totals = redemptions.aggregate(
         active_count=Count("pk", filter=Q(status=RedemptionStatus.ACTIVE)),
         active_cents=Sum("amount_cents", filter=Q(status=RedemptionStatus.ACTIVE)),

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
+from aptic import exports
 from aptic.errors import DomainError, form_add_error
 from orgs.audit import actor_from_request
 from orgs.authentication import ApiTokenAuthentication
@@ -24,6 +25,7 @@ from orgs.decorators import membership_required
 from orgs.models import Membership
 from orgs.permissions import membership_has_permission
 
+from .exports import BATCH_COLUMNS, PAYOUT_COLUMNS, batch_payout_columns
 from .forms_settlement import BatchCreateForm, BatchExportForm, BatchPaidForm, PayoutRejectForm
 from .models import BatchStatus, HeldProvider, Payout, PayoutStatus, SettlementBatch
 from .services import settlement as settlement_services
@@ -99,6 +101,15 @@ def batch_list(request: HttpRequest) -> HttpResponse:
     batches = SettlementBatch.objects.select_related("created_by", "approved_by").order_by(
         "-period_end"
     )
+    if request.method != "POST" and (fmt := exports.requested_format(request)):
+        return exports.export_response(
+            request,
+            rows=batches,
+            columns=BATCH_COLUMNS,
+            filename="lots-de-remboursement",
+            fmt=fmt,
+            title=_("Lots"),
+        )
     page = Paginator(batches, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -192,6 +203,15 @@ def _detail_context(
 @membership_required("settlement:view")
 def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
     batch = _batch_get(pk=pk)
+    if fmt := exports.requested_format(request):
+        return exports.export_response(
+            request,
+            rows=batch.payouts.select_related("provider").order_by("provider__name", "pk"),
+            columns=batch_payout_columns(iban=iban_masked),
+            filename=f"virements-{batch.reference}",
+            fmt=fmt,
+            title=_("Virements"),
+        )
     return render(
         request, "redemption/settlement/batch_detail.html", _detail_context(request, batch)
     )
@@ -335,6 +355,15 @@ def payout_list(request: HttpRequest) -> HttpResponse:
         # Operators follow payouts batch by batch.
         return redirect("settlement:batch_list")
     payouts = payouts_of(membership=request.membership).filter(provider=organisation)
+    if fmt := exports.requested_format(request):
+        return exports.export_response(
+            request,
+            rows=payouts,
+            columns=PAYOUT_COLUMNS,
+            filename="remboursements",
+            fmt=fmt,
+            title=_("Remboursements"),
+        )
     current = [p for p in payouts if p.status != PayoutStatus.PAID]
     paid = payouts.filter(status=PayoutStatus.PAID)
     page = Paginator(paid, PAGE_SIZE).get_page(request.GET.get("page"))

@@ -12,8 +12,10 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_safe
 
+from aptic import exports
 from orgs.decorators import membership_required
 
+from ..exports import LEDGER_COLUMNS
 from ..selectors import ledger as selectors
 
 PAGE_SIZE = 50
@@ -54,6 +56,15 @@ def account(request: HttpRequest) -> HttpResponse:
     at = form.cleaned_data["au"] if form.is_valid() else None
     accounts = selectors.funder_account(membership=membership, at=at, funder=funder)
     entries = selectors.ledger_entries(membership=membership, funder=funder, at=at)
+    if fmt := exports.requested_format(request):
+        return exports.export_response(
+            request,
+            rows=entries,
+            columns=LEDGER_COLUMNS,
+            filename="compte",
+            fmt=fmt,
+            title=_("Compte"),
+        )
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
     query = urlencode(
         {

@@ -9,12 +9,14 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from aptic import exports
 from aptic.errors import DomainError, form_add_error
 from orgs.audit import actor_from_request
 from orgs.decorators import membership_required
 from orgs.permissions import membership_has_permission
 
 from .. import selectors
+from ..exports import order_columns
 from ..forms import (
     ApproveOrderForm,
     OrderForm,
@@ -143,11 +145,21 @@ def order_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("etat", "")
     if status not in OrderStatus.values:
         status = ""
+    orders = selectors.order_list(membership=request.membership, status=status)
+    if fmt := exports.requested_format(request):
+        return exports.export_response(
+            request,
+            rows=orders,
+            columns=order_columns(with_funder=request.membership.organisation.is_operator),
+            filename="commandes",
+            fmt=fmt,
+            title=_("Commandes"),
+        )
     return render(
         request,
         "vouchers/order_list.html",
         {
-            "orders": selectors.order_list(membership=request.membership, status=status),
+            "orders": orders,
             "status": status,
             "statuses": OrderStatus.choices,
         },
@@ -299,11 +311,17 @@ def order_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 @membership_required("orders:approve")
 def order_queue(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "vouchers/order_queue.html",
-        {"orders": selectors.order_approval_queue(membership=request.membership)},
-    )
+    orders = selectors.order_approval_queue(membership=request.membership)
+    if fmt := exports.requested_format(request):
+        return exports.export_response(
+            request,
+            rows=orders,
+            columns=order_columns(with_funder=True),
+            filename="commandes-a-valider",
+            fmt=fmt,
+            title=_("Commandes à valider"),
+        )
+    return render(request, "vouchers/order_queue.html", {"orders": orders})
 
 
 @require_POST

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from aptic import exports
 from aptic.errors import DomainError, form_add_error
 from orgs.audit import actor_from_request
 from orgs.decorators import membership_required
@@ -22,6 +21,7 @@ from orgs.permissions import membership_has_permission
 from orgs.templatetags.ui import euros
 
 from .. import codes
+from ..exports import MOVEMENT_COLUMNS, booklet_columns, follow_up_columns
 from ..forms_stock import (
     AllocationForm,
     BlockChequesForm,
@@ -58,6 +58,15 @@ def booklet_list(request: HttpRequest) -> HttpResponse:
     )
     filters = form.filters()
     booklets = selectors.booklet_list(membership=membership, **filters)
+    if fmt := exports.requested_format(request):
+        return exports.export_response(
+            request,
+            rows=booklets,
+            columns=booklet_columns(with_holder=shows_holders),
+            filename="chequiers",
+            fmt=fmt,
+            title=_("Chéquiers"),
+        )
     page = Paginator(booklets, PAGE_SIZE).get_page(request.GET.get("page"))
     other_sort = request.GET.copy()
     other_sort.pop("page", None)
@@ -298,6 +307,15 @@ def booklet_return(request: HttpRequest) -> HttpResponse:
 @membership_required("booklets:view")
 def movement_list(request: HttpRequest) -> HttpResponse:
     movements = selectors.movement_list(membership=request.membership)
+    if fmt := exports.requested_format(request):
+        return exports.export_response(
+            request,
+            rows=movements,
+            columns=MOVEMENT_COLUMNS,
+            filename="mouvements-chequiers",
+            fmt=fmt,
+            title=_("Mouvements"),
+        )
     page = Paginator(movements, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -358,9 +376,26 @@ def _follow_up(request: HttpRequest) -> tuple[FollowUpFilterForm, dict, dict]:
     return form, filters, tables
 
 
+def _follow_up_export(request: HttpRequest, tables: dict, fmt: str) -> HttpResponse:
+    """One table of the follow-up (``vue=structures|agents``) as CSV or XLSX."""
+    view = request.GET.get("vue")
+    if view not in tables:
+        view = next(iter(tables), "structures")
+    return exports.export_response(
+        request,
+        rows=tables.get(view, []),
+        columns=follow_up_columns(view=view),
+        filename=f"suivi-chequiers-{view}",
+        fmt=fmt,
+        title=_("Suivi"),
+    )
+
+
 @membership_required("booklets:view")
 def follow_up(request: HttpRequest) -> HttpResponse:
     form, filters, tables = _follow_up(request)
+    if fmt := exports.requested_format(request):
+        return _follow_up_export(request, tables, fmt)
     return render(
         request,
         "vouchers/stock/follow_up.html",
@@ -376,39 +411,9 @@ def follow_up(request: HttpRequest) -> HttpResponse:
     )
 
 
-class _Echo:
-    """A file-like object whose ``write`` hands the line back, for ``csv.writer`` streaming."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 @membership_required("booklets:view")
-def follow_up_csv(request: HttpRequest) -> StreamingHttpResponse:
-    """The follow-up rows as CSV for Excel: UTF-8 with BOM, « ; » between columns."""
+def follow_up_csv(request: HttpRequest) -> HttpResponse:
+    """The earlier address of the follow-up CSV, kept for saved links: same export as
+    ``suivi/?export=csv``."""
     _form, _filters, tables = _follow_up(request)
-    view = request.GET.get("vue")
-    if view not in tables:
-        view = next(iter(tables), "structures")
-    rows = tables.get(view, [])
-    first_column = _("Structure relais") if view == "structures" else _("Agent")
-    headers = [
-        first_column,
-        _("En stock"),
-        _("Confiés, pas encore remis"),
-        _("Remis"),
-        _("Entamés"),
-        _("Bloqués"),
-    ]
-    writer = csv.writer(_Echo(), delimiter=";")
-
-    def lines() -> Iterator[str]:
-        yield "\ufeff"
-        yield writer.writerow(headers)
-        for row in rows:
-            yield writer.writerow([row.label, *(getattr(row, name) for name in FOLLOW_UP_FIELDS)])
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    name = f"suivi-chequiers-{view}-{timezone.localdate():%Y-%m-%d}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return _follow_up_export(request, tables, "csv")

@@ -1,0 +1,89 @@
+"""Columns of the vouchers lists' CSV and XLSX exports (orders, booklets, movements, follow-up,
+the funder's account). The rows come from the same selectors as the pages."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+from aptic.exports import Column
+
+
+def _order_lines(order) -> str:
+    return ", ".join(f"{line.quantity} \u00d7 {line.booklet_size}" for line in order.lines.all())
+
+
+def _full_name(user) -> str:
+    return user.get_full_name() if user else ""
+
+
+def order_columns(*, with_funder: bool) -> list[Column]:
+    return [
+        Column(_("Référence"), "reference"),
+        *([Column(_("Commanditaire"), "funder.name")] if with_funder else []),
+        Column(_("Programme"), "programme.name"),
+        Column(_("Chéquiers"), _order_lines),
+        Column(_("Bon de commande"), "purchase_order_number"),
+        Column(_("Valeur faciale"), "face_value_cents", "money"),
+        Column(_("Frais de gestion"), "fee_cents", "money"),
+        Column(_("Total"), "total_cents", "money"),
+        Column(_("État"), lambda order: order.get_status_display()),
+        Column(_("Créée le"), "created_at", "datetime"),
+        Column(_("Envoyée le"), "submitted_at", "datetime"),
+        Column(_("Validée le"), "approved_at", "datetime"),
+    ]
+
+
+def booklet_columns(*, with_holder: bool) -> list[Column]:
+    return [
+        Column(_("Numéro"), "number"),
+        Column(_("Programme"), "programme.name"),
+        Column(_("Chèques"), "size", "int"),
+        Column(_("Valeur"), "value_cents", "money"),
+        Column(_("État"), lambda booklet: booklet.get_status_display()),
+        *([Column(_("Structure relais"), "holder.name")] if with_holder else []),
+        Column(_("Remis le"), "assigned_at", "datetime"),
+    ]
+
+
+MOVEMENT_COLUMNS = [
+    Column(_("Date"), "created_at", "datetime"),
+    Column(_("Mouvement"), lambda movement: movement.get_kind_display()),
+    Column(_("De"), "from_organisation.name"),
+    Column(_("Vers"), "to_organisation.name"),
+    Column(_("Chéquiers"), "booklet_count", "int"),
+    Column(_("Valeur"), "value_cents", "money"),
+    Column(_("Premier numéro"), "first_number"),
+    Column(_("Dernier numéro"), "last_number"),
+    Column(_("Par"), lambda movement: _full_name(movement.actor)),
+]
+
+
+def follow_up_columns(*, view: str) -> list[Column]:
+    first = _("Structure relais") if view == "structures" else _("Agent")
+    return [
+        Column(first, "label"),
+        Column(_("En stock"), "in_stock", "int"),
+        Column(_("Confiés, pas encore remis"), "allocated", "int"),
+        Column(_("Remis"), "handed_out", "int"),
+        Column(_("Entamés"), "started", "int"),
+        Column(_("Bloqués"), "blocked", "int"),
+    ]
+
+
+def _ledger_reference(entry) -> str:
+    if entry.order_id:
+        return entry.order.reference
+    if entry.payout_id:
+        return entry.payout.batch.reference
+    if entry.credit_note_id:
+        return entry.credit_note.number
+    return ""
+
+
+LEDGER_COLUMNS = [
+    Column(_("Date"), "created_at", "datetime"),
+    Column(_("Programme"), "programme.name"),
+    Column(_("Nature"), lambda entry: entry.get_kind_display()),
+    Column(_("Pièce"), _ledger_reference),
+    Column(_("Montant"), "amount_cents", "money"),
+]
