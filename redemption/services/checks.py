@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from aptic import rows
 from orgs.models import Accreditation, AccreditationSite, Organisation, ServiceCategory
 from vouchers import codes
 from vouchers.models import Booklet, BookletStatus, Cheque, ChequeStatus, Programme
@@ -150,39 +151,6 @@ def _funds(cheque: Cheque, programme, service: ServiceCategory) -> bool:
     return any(c.pk == service.pk for c in programme.categories.all())
 
 
-@dataclass(frozen=True)
-class _Columns:
-    """A model's concrete fields as the ORM selects them under a table alias."""
-
-    select: list[str]
-    attnames: list[str]
-    converters: list[tuple[int, list, object]]  # (position, db converters, column expression)
-
-
-@functools.cache
-def _columns(model, alias: str, db: str) -> _Columns:
-    connection = connections[db]
-    fields = model._meta.concrete_fields
-    converters = []
-    for index, field in enumerate(fields):
-        col = field.get_col(alias)
-        found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
-        if found:
-            converters.append((index, found, col))
-    return _Columns(
-        select=[f"{alias}.{connection.ops.quote_name(field.column)}" for field in fields],
-        attnames=[field.attname for field in fields],
-        converters=converters,
-    )
-
-
-def _instance(model, columns: _Columns, db: str, values: list, connection):
-    for index, found, col in columns.converters:
-        for converter in found:
-            values[index] = converter(values[index], col, connection)
-    return model.from_db(db, columns.attnames, values)
-
-
 @functools.lru_cache(maxsize=4096)
 def _accredited_sql(db: str, provider_id: int, day: date) -> tuple[str, tuple]:
     """The SQL of ``Accreditation.objects.valid_on(day)`` for a provider, compiled once a day."""
@@ -221,9 +189,9 @@ def cheques_for_codes(
         )
     qn, programme_pk = connection.ops.quote_name, Programme._meta.pk.column
     layout = [
-        (Cheque, _columns(Cheque, "c", db)),
-        (Booklet, _columns(Booklet, "b", db)),
-        (Programme, _columns(Programme, "p", db)),
+        (Cheque, rows.columns(Cheque, "c", db)),
+        (Booklet, rows.columns(Booklet, "b", db)),
+        (Programme, rows.columns(Programme, "p", db)),
     ]
     select = [column for _, columns in layout for column in columns.select]
     params: list = []
@@ -260,22 +228,19 @@ def cheques_for_codes(
             sql += " FOR UPDATE OF c"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
+        fetched = cursor.fetchall()
     found: dict[str, Cheque] = {}
-    for row in rows:
-        values, start, instances = list(row), 0, []
-        for model, columns in layout:
-            end = start + len(columns.attnames)
-            instances.append(_instance(model, columns, db, values[start:end], connection))
-            start = end
-        cheque, booklet, programme = instances
+    extras_at = sum(len(columns.attnames) for _, columns in layout)
+    for row in fetched:
+        cheque, booklet, programme = rows.instances(layout, db, row)
+        start = extras_at
         Booklet._meta.get_field("programme").set_cached_value(booklet, programme)
         Cheque._meta.get_field("booklet").set_cached_value(cheque, booklet)
         if provider is not None:
-            cheque.provider_accredited = bool(values[start])
+            cheque.provider_accredited = bool(row[start])
             start += 1
         if service is not None:
-            cheque.funds_service = bool(values[start])
+            cheque.funds_service = bool(row[start])
             cheque.funded_service_id = service.pk
         found[cheque.code] = cheque
     if provider is None and service is None:
