@@ -29,6 +29,24 @@ return {0, 0}
 """
 
 
+_scripts: dict[int, object] = {}
+
+
+def _hits_script(backend: RedisCache):
+    """The ``_HITS`` script bound to a client of the cache's pool, made once per pool.
+
+    Django's cache builds a new client object on every call (a few hundred dictionary entries of
+    response callbacks); this path runs on every check and redemption. The script is sent by
+    its SHA (EVALSHA), loaded again by redis-py if the server forgot it.
+    """
+    pool = backend._cache._get_connection_pool(write=True)
+    script = _scripts.get(id(pool))
+    if script is None:
+        client = backend._cache._client(connection_pool=pool)
+        script = _scripts[id(pool)] = client.register_script(_HITS)
+    return script
+
+
 def _hit_all(limits: list[tuple[Limit, str]]) -> None:
     """``hit(limit, subject)`` for each pair in order: with Redis, one round trip for all.
 
@@ -45,8 +63,7 @@ def _hit_all(limits: list[tuple[Limit, str]]) -> None:
         window = int(now // limit.window_seconds)
         keys.append(backend.make_and_validate_key(f"rl:{limit.name}:{subject}:{window}"))
         argv += [limit.window_seconds + 1, limit.per_window]
-    client = backend._cache.get_client(keys[0], write=True)
-    exceeded, _count = client.eval(_HITS, len(keys), *keys, *argv)
+    exceeded, _count = _hits_script(backend)(keys=keys, args=argv)
     if exceeded:
         window_seconds = limits[exceeded - 1][0].window_seconds
         retry_after = window_seconds - int(time.time()) % window_seconds
