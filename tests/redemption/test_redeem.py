@@ -108,6 +108,13 @@ def test_the_check_api_answers_the_contract_shape(api_for, world, provider):
         "reason",
     }
     assert ok.json()["reason"] == "ok" and ok.json()["currency"] == "EUR"
+    # Built without the serializer on the hot path: exactly what ChequeOutput would give.
+    from redemption.api import ChequeOutput
+
+    schema = ChequeOutput(data=ok.json())
+    assert schema.is_valid(), schema.errors
+    assert set(ok.json()) == set(ChequeOutput().fields)
+    assert dict(ChequeOutput(schema.validated_data).data) == ok.json()
     typo = api.get(f"/api/v1/cheques/{_typo(world.codes[0])}/")
     assert (typo.status_code, typo.json()["code"]) == (400, "invalid_code")
     unknown = "ABCDEFGHJKMN" + cheque_codes.check_symbol("ABCDEFGHJKMN")
