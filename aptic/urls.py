@@ -16,6 +16,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # First: the resolver tries patterns in order, and the API is the hot path.
+    path("api/v1/", include(api_v1)),
     path("", views.home, name="home"),
     path("", include("orgs.urls")),
     path("", include("vouchers.urls")),
@@ -23,7 +25,6 @@ urlpatterns = [
     path("", include("redemption.urls_settlement")),
     path("", include("insight.urls")),
     path("", include("security.urls")),
-    path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
 ]
 
