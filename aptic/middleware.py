@@ -1,10 +1,10 @@
-"""Answer "busy, try again" when the database could not take a lock in time."""
+"""Answer "busy, try again" when the database could not take a lock in time or was lost."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.db import OperationalError
+from django.db import InterfaceError, OperationalError, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
@@ -19,8 +19,22 @@ def is_lock_timeout(exc: BaseException) -> bool:
     )
 
 
+def is_connection_lost() -> bool:
+    """Did a database connection break under the request (server restarted, connection killed)?
+
+    Persistent connections are not health-checked before each request (one round trip saved on
+    every request): the request that meets a broken one answers "busy" and Django discards the
+    connection when the request ends.
+    """
+    for connection in connections.all(initialized_only=True):
+        raw = connection.connection
+        if raw is not None and (getattr(raw, "closed", False) or getattr(raw, "broken", False)):
+            return True
+    return False
+
+
 class BusyDatabaseMiddleware:
-    """A lock wait past ``lock_timeout`` becomes a 503 with Retry-After, never a 500."""
+    """A lock wait past ``lock_timeout``, or a lost connection, becomes a 503 with Retry-After."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -29,7 +43,9 @@ class BusyDatabaseMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception):
-        if not isinstance(exception, OperationalError) or not is_lock_timeout(exception):
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        if not (is_lock_timeout(exception) or is_connection_lost()):
             return None
         message = _("Le service est très sollicité : réessayez dans quelques secondes.")
         if request.path.startswith("/api/"):

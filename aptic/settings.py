@@ -111,7 +111,10 @@ DATABASES = {
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Off by default: the check is one more round trip on every request. A connection broken
+    # by a database restart fails one request (answered 503 "busy", see aptic.middleware) and
+    # is then discarded.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
     # A lock that cannot be taken quickly answers "busy" instead of hanging a counter.
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
         f"-c lock_timeout={env.int('DB_LOCK_TIMEOUT_MS', default=5000)}"

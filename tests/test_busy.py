@@ -37,3 +37,36 @@ def test_a_lock_timeout_is_a_busy_page_and_a_busy_api_answer(client_for, funder_
     api = client.get("/api/v1/verrou/")
     assert api.status_code == 503
     assert api.json()["code"] == "busy"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_killed_under_a_request_answers_busy_then_the_next_request_works(
+    api_for, provider_admin
+):
+    """Connections are reused without a health check: the one request that meets a dead one
+    answers 503 "busy" (to retry), never a 500, and the next request gets a fresh connection."""
+    import psycopg
+    from django.db import connection
+
+    client = api_for(provider_admin)
+    assert client.get("/api/v1/redemptions/").status_code == 200
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        [pid] = cursor.fetchone()
+    settings_dict = connection.settings_dict
+    with psycopg.connect(
+        host=settings_dict["HOST"],
+        port=settings_dict["PORT"] or 5432,
+        user=settings_dict["USER"],
+        dbname=settings_dict["NAME"],
+        autocommit=True,
+    ) as killer:
+        killer.execute("SELECT pg_terminate_backend(%s)", [pid])
+    busy = client.get("/api/v1/redemptions/")
+    assert busy.status_code == 503
+    assert busy.json()["code"] == "busy"
+    assert busy["Retry-After"] == "2"
+    connection.close_if_unusable_or_obsolete()
+    assert client.get("/api/v1/redemptions/").status_code == 200
