@@ -47,8 +47,8 @@ class DashboardFilterForm(forms.Form):
         empty_label=_("Tous"),
         error_messages={"invalid_choice": _("Ce programme n'existe pas ou ne vous concerne pas.")},
     )
-    du = MonthField(label=_("Du mois"), required=False, max_length=7)
-    au = MonthField(label=_("au mois"), required=False, max_length=7)
+    du = MonthField(label=_("Du mois"), required=False)
+    au = MonthField(label=_("au mois"), required=False)
 
     def __init__(self, *args, programmes, funders=None, **kwargs):
         super().__init__(*args, **kwargs)

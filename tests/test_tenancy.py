@@ -286,3 +286,22 @@ def test_operators_reach_any_organisation_but_others_only_their_own(
     assert client_for(operator_admin).get(url).status_code == 200
     assert client_for(funder_admin).get(url).status_code == 404
     assert client_for(provider_admin).get(url).status_code == 200
+
+
+# Dashboards take no object id in their path: the programme in their filter is the object a
+# caller could point at another organisation's. It is refused as a field error, with no figures.
+DASHBOARD_ROUTES = ["insight:funder", "insight:distributor", "insight:provider"]
+
+
+@pytest.mark.parametrize("route_name", DASHBOARD_ROUTES)
+def test_another_organisations_programme_in_a_dashboard_filter_is_refused(route_name, client_for):
+    from tests.factories import ProgrammeFactory
+
+    programme = ProgrammeFactory(name="Programme d'un autre commanditaire")
+    outsider = _all_roles_admin()
+    response = client_for(outsider).get(reverse(route_name), {"programme": programme.pk})
+
+    assert response.status_code == 400
+    assert "Programme d&#x27;un autre commanditaire" not in response.text
+    assert "<svg" not in response.text
+    assert client_for(outsider).get(reverse(route_name)).status_code == 200

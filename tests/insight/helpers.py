@@ -42,9 +42,9 @@ def month_start(months_ago: int) -> datetime:
 def funded_world(*, booklets: int = 4, redeem_per_booklet: int = 3, offset: int = 0) -> Funded:
     """Booklets of 5 handed out over the last months, redeemed in part for two services.
 
-    Hand-outs and redemptions are spread over the last ``booklets`` months (dates moved after
-    the services ran), beneficiaries get varied age brackets and situations, one booklet's
-    unredeemed cheques expire, and the provider's scans are refused twice.
+    Hand-outs and redemptions are spread over the ``booklets`` months before this one (dates
+    moved after the services ran), beneficiaries get varied age brackets and situations, the
+    last booklet's unredeemed cheques expire, and the provider's scans are refused twice.
     """
     world = handed_out_cheques(booklets=booklets, size=5, people_offset=offset)
     extra = ServiceCategoryFactory()
@@ -54,7 +54,7 @@ def funded_world(*, booklets: int = 4, redeem_per_booklet: int = 3, offset: int 
     funder = MembershipFactory(organisation=world.programme.funder)
     redeemed = 0
     for index, booklet in enumerate(world.booklets):
-        when = month_start(index)
+        when = month_start(index + 1)
         Booklet.objects.filter(pk=booklet.pk).update(assigned_at=when)
         Beneficiary.objects.filter(pk=booklet.beneficiary_id).update(
             situation=SITUATIONS[index % len(SITUATIONS)], age_bracket=AGES[index % len(AGES)]
