@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "vouchers",
     "redemption",
     "insight",
+    "directory",
     "security",
 ]
 
@@ -228,6 +229,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 REDEEM_RATE_PER_MEMBERSHIP = env.int("REDEEM_RATE_PER_MEMBERSHIP", default=120)
 REDEEM_RATE_PER_IP = env.int("REDEEM_RATE_PER_IP", default=240)
 PUBLIC_CHEQUE_RATE_PER_IP = env.int("PUBLIC_CHEQUE_RATE_PER_IP", default=30)
+PUBLIC_DIRECTORY_RATE_PER_IP = env.int("PUBLIC_DIRECTORY_RATE_PER_IP", default=60)
 LOCKOUT_FAILURES = env.int("LOCKOUT_FAILURES", default=30)
 LOCKOUT_WINDOW_MINUTES = env.int("LOCKOUT_WINDOW_MINUTES", default=10)
 LOCKOUT_MINUTES = env.int("LOCKOUT_MINUTES", default=30)

@@ -24,6 +24,7 @@ urlpatterns = [
     path("", include("redemption.urls")),
     path("", include("redemption.urls_settlement")),
     path("", include("insight.urls")),
+    path("", include("directory.urls")),
     path("", include("security.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -50,7 +51,7 @@ from aptic import exports
 from aptic.errors import DomainError
 from orgs.audit import Actor, actor_from_request, client_ip
 from orgs.decorators import membership_required
-from orgs.models import AccreditationSite, Membership, ServiceCategory
+from orgs.models import AccreditationSite, Membership, Postcode, ServiceCategory
 from orgs.permissions import membership_has_permission
 from orgs.selectors_geo import NearbyProvider, provider_candidates, providers_nearest
 from orgs.templatetags.ui import euros
@@ -514,6 +515,24 @@ def _public_lookup(raw: str) -> PublicCheque:
     return PublicCheque(state, code, codes.display(code), cheque, places, near_home)
 
 
+def _directory_url(cheque: Cheque | None) -> str:
+    """The public directory, in the holder's département when the hand-over recorded it.
+
+    Not their postcode: whoever finds a cheque must not learn where its holder lives.
+    """
+    url = reverse("directory:search")
+    booklet = cheque.booklet if cheque is not None else None
+    if booklet is not None and booklet.beneficiary_id:
+        departement = (
+            Postcode.objects.filter(code=booklet.beneficiary.postcode)
+            .values_list("departement", flat=True)
+            .first()
+        )
+        if departement:
+            url += "?" + urlencode({"departement": departement})
+    return url
+
+
 @never_cache
 @require_safe
 def public_cheque(request: HttpRequest, code: str) -> HttpResponse:
@@ -549,6 +568,7 @@ def public_cheque(request: HttpRequest, code: str) -> HttpResponse:
             "redeem_url": (
                 f"{reverse('redemption:counter')}?code={found.code}" if can_redeem else ""
             ),
+            "directory_url": _directory_url(found.cheque),
         },
         status=status,
     )

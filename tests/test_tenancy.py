@@ -26,6 +26,8 @@ NOT_OBJECT_ROUTES = {
     "vouchers:service_edit": "the service catalogue is shared by all; editing is operator-only",
     "invitation_accept": "public link: the secret token is the authorisation",
     "password_reset_confirm": "public link: Django's signed reset token",
+    "directory:search": "public directory of accredited places: takes search filters, never an "
+    "object id, and lists only what every visitor may see",
     **dict.fromkeys(
         ["redemption:public_cheque", "redemption:public_cheque_qr"],
         "public page opened by the cheque's QR code: the secret code is the key, and the page "

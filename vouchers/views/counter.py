@@ -11,6 +11,8 @@ reports hide them (``sensitive_post_parameters`` and ``sensitive_variables``).
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -157,10 +159,15 @@ def counter_assign(request: HttpRequest, number: str) -> HttpResponse:
 
 
 def _receipt_context(request: HttpRequest, reference: str) -> dict:
+    receipt = receipt_get(membership=request.membership, reference=reference)
+    # The public directory, opened near the beneficiary's postcode (printed in full on paper).
+    query = urlencode({"cp": receipt.postcode})
+    directory_url = f"{settings.SITE_URL}{reverse('directory:search')}?{query}"
     return {
-        "receipt": receipt_get(membership=request.membership, reference=reference),
+        "receipt": receipt,
         "printed_on": timezone.localdate(),
         "site_host": settings.SITE_URL.split("://", 1)[-1],
+        "directory_url": directory_url,
     }
 
 
