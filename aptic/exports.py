@@ -21,10 +21,11 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, Literal
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import FileResponse, HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 
@@ -45,6 +46,8 @@ DATE_FORMAT = "dd/mm/yyyy"
 DATETIME_FORMAT = "dd/mm/yyyy hh:mm"
 # OWASP's list: a cell starting with one of these is a formula to Excel or LibreOffice.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# Rows per sheet, header included: Excel opens no more.
+XLSX_MAX_ROWS = 1_048_576
 
 
 @dataclass(frozen=True)
@@ -52,22 +55,43 @@ class Column:
     """One exported column: its French header, how to read the value from a row, its type.
 
     ``value`` is a dotted attribute path (``"programme.name"``) or a function of the row.
+    ``choices`` (a model field's ``choices``) turns a stored value into its label.
     ``money`` values are integer cents; ``date``/``datetime`` values are Python dates.
     """
 
     header: Any
     value: str | Callable[[Any], Any]
     kind: Kind = "text"
+    choices: Sequence[tuple[Any, Any]] | None = None
 
     def read(self, row: Any) -> Any:
+        return self.reader()(row)
+
+    def reader(self) -> Callable[[Any], Any]:
+        """A function of the row, built once per export: labels are translated here, once."""
         if callable(self.value):
-            return self.value(row)
-        value = row
-        for part in self.value.split("."):
-            value = getattr(value, part, None)
-            if value is None:
-                return None
-        return value
+            get = self.value
+        elif "." not in self.value:
+            get = attrgetter(self.value)
+        else:
+            parts = self.value.split(".")
+
+            def get(row: Any) -> Any:
+                for part in parts:
+                    row = getattr(row, part, None)
+                    if row is None:
+                        return None
+                return row
+
+        if self.choices is None:
+            return get
+        labels = {value: str(label) for value, label in self.choices}
+        return lambda row: labels.get(value := get(row), value)
+
+
+def field_choices(model: type[Model], name: str) -> Sequence[tuple[Any, Any]]:
+    """A model field's choices, for ``Column(choices=…)``."""
+    return model._meta.get_field(name).choices or ()
 
 
 def requested_format(request: HttpRequest) -> str | None:
@@ -121,9 +145,10 @@ def csv_lines(rows: Iterable[Any], columns: Sequence[Column]) -> Iterator[str]:
     writer = csv.writer(_Echo(), delimiter=";")
     yield "\ufeff"
     yield writer.writerow([str(column.header) for column in columns])
+    readers = [(column.reader(), column.kind) for column in columns]
     batch: list[str] = []
     for row in _rows(rows):
-        batch.append(writer.writerow([csv_text(c.read(row), c.kind) for c in columns]))
+        batch.append(writer.writerow([csv_text(read(row), kind) for read, kind in readers]))
         # A few hundred lines per chunk: fewer, larger writes to the socket.
         if len(batch) == 500:
             yield "".join(batch)
@@ -150,32 +175,50 @@ def _xlsx_value(value: Any, kind: Kind) -> Any:
 
 
 def xlsx_write(handle: Any, rows: Iterable[Any], columns: Sequence[Column], title: str) -> None:
-    """Write the workbook to ``handle`` (a binary file) row by row, in write-only mode."""
+    """Write the workbook to ``handle`` (a binary file) row by row, in write-only mode.
+
+    A sheet holds at most ``XLSX_MAX_ROWS`` rows (Excel's limit); further rows go on to
+    « <title> (2) », « <title> (3) »…, each with the header again.
+    """
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
 
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=str(title)[:31])
     bold = Font(bold=True)
-    header = []
-    for column in columns:
-        cell = WriteOnlyCell(sheet, value=str(column.header))
-        cell.font = bold
-        header.append(cell)
-    sheet.append(header)
     formats = {"money": MONEY_FORMAT, "date": DATE_FORMAT, "datetime": DATETIME_FORMAT}
-    styled = [formats.get(column.kind) for column in columns]
+    readers = [(c.reader(), c.kind, formats.get(c.kind)) for c in columns]
+    title = str(title)
+
+    def new_sheet(number: int):
+        suffix = f" ({number})" if number > 1 else ""
+        sheet = workbook.create_sheet(title=title[: 31 - len(suffix)] + suffix)
+        header = []
+        for column in columns:
+            cell = WriteOnlyCell(sheet, value=str(column.header))
+            cell.font = bold
+            header.append(cell)
+        sheet.append(header)
+        return sheet
+
+    sheets = 1
+    sheet = new_sheet(sheets)
+    written = 1
     for row in _rows(rows):
+        if written == XLSX_MAX_ROWS:
+            sheets += 1
+            sheet = new_sheet(sheets)
+            written = 1
         values = []
-        for column, number_format_ in zip(columns, styled, strict=True):
-            value = _xlsx_value(column.read(row), column.kind)
+        for read, kind, number_format_ in readers:
+            value = _xlsx_value(read(row), kind)
             if number_format_ and value is not None:
                 cell = WriteOnlyCell(sheet, value=value)
                 cell.number_format = number_format_
                 value = cell
             values.append(value)
         sheet.append(values)
+        written += 1
     workbook.save(handle)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
-from aptic.exports import Column
+from aptic.exports import Column, field_choices
 
+from .models import Accreditation, Membership
 from .templatetags.ui import audit_details
 
 
@@ -29,7 +30,7 @@ def audit_columns(*, with_organisation: bool) -> list[Column]:
 MEMBER_COLUMNS = [
     Column(_("Nom"), lambda member: member.user.get_full_name()),
     Column(_("E-mail"), "user.email"),
-    Column(_("Rôle"), lambda member: member.get_role_display()),
+    Column(_("Rôle"), "role", choices=field_choices(Membership, "role")),
     Column(_("Depuis"), "created_at", "date"),
 ]
 
@@ -39,7 +40,7 @@ ACCREDITATION_COLUMNS = [
     Column(_("SIRET"), "siret"),
     Column(_("Dép."), "organisation.departement"),
     Column(_("Lieux"), "site_count", "int"),
-    Column(_("État"), lambda acc: acc.get_status_display()),
+    Column(_("État"), "status", choices=field_choices(Accreditation, "status")),
     Column(_("Envoyée le"), "submitted_at", "date"),
     Column(_("Qualifié jusqu'au"), "valid_until", "date"),
 ]

@@ -7,7 +7,9 @@ from collections.abc import Callable
 
 from django.utils.translation import gettext_lazy as _
 
-from aptic.exports import Column
+from aptic.exports import Column, field_choices
+
+from .models import Payout, Redemption, SettlementBatch
 
 REDEMPTION_COLUMNS = [
     Column(_("N°"), "pk", "int"),
@@ -17,7 +19,7 @@ REDEMPTION_COLUMNS = [
     Column(_("Agent"), lambda redemption: redemption.agent.get_full_name()),
     Column(_("Chèques"), "cheque_count", "int"),
     Column(_("Montant"), "amount_cents", "money"),
-    Column(_("État"), lambda redemption: redemption.get_status_display()),
+    Column(_("État"), "status", choices=field_choices(Redemption, "status")),
     Column(_("Annulé le"), "cancelled_at", "datetime"),
 ]
 
@@ -26,7 +28,7 @@ PAYOUT_COLUMNS = [
     Column(_("Encaissements jusqu'au"), "batch.period_end", "date"),
     Column(_("Encaissements"), "redemption_count", "int"),
     Column(_("Montant"), "amount_cents", "money"),
-    Column(_("État"), lambda payout: payout.get_status_display()),
+    Column(_("État"), "status", choices=field_choices(Payout, "status")),
     Column(_("Date d'exécution"), "batch.execution_date", "date"),
     Column(_("Payé le"), lambda payout: payout.batch.paid_on or payout.batch.paid_at, "date"),
     Column(_("Motif du rejet"), "rejection_reason"),
@@ -35,7 +37,7 @@ PAYOUT_COLUMNS = [
 BATCH_COLUMNS = [
     Column(_("Lot"), "reference"),
     Column(_("Encaissements jusqu'au"), "period_end", "date"),
-    Column(_("État"), lambda batch: batch.get_status_display()),
+    Column(_("État"), "status", choices=field_choices(SettlementBatch, "status")),
     Column(_("Virements"), "payout_count", "int"),
     Column(_("Encaissements"), "redemption_count", "int"),
     Column(_("Montant"), "total_cents", "money"),
@@ -53,6 +55,6 @@ def batch_payout_columns(*, iban: Callable[[str], str]) -> list[Column]:
         Column(_("Encaissements"), "redemption_count", "int"),
         Column(_("IBAN"), lambda payout: iban(payout.iban)),
         Column(_("Référence de bout en bout"), "end_to_end_id"),
-        Column(_("État"), lambda payout: payout.get_status_display()),
+        Column(_("État"), "status", choices=field_choices(Payout, "status")),
         Column(_("Motif du rejet"), "rejection_reason"),
     ]

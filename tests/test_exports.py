@@ -89,6 +89,22 @@ def test_datetimes_are_written_in_paris_time():
     assert csv_text(utc, "date") == "02/07/2026"
 
 
+def test_rows_beyond_a_sheets_limit_go_on_to_a_second_sheet_with_the_header(monkeypatch):
+    from aptic import exports
+
+    monkeypatch.setattr(exports, "XLSX_MAX_ROWS", 3)  # header + 2 rows per sheet
+    handle = io.BytesIO()
+    columns = [Column("N°", lambda n: n, "int")]
+    exports.xlsx_write(handle, range(5), columns, "Encaissements")
+    workbook = load_workbook(handle)
+    assert workbook.sheetnames == ["Encaissements", "Encaissements (2)", "Encaissements (3)"]
+    assert [list(ws.values) for ws in workbook] == [
+        [("N°",), (0,), (1,)],
+        [("N°",), (2,), (3,)],
+        [("N°",), (4,)],
+    ]
+
+
 def test_a_column_reads_a_dotted_path_and_stops_at_a_missing_link():
     column = Column("x", "holder.name")
     assert column.read(Booklet(holder=None)) is None

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
-from aptic.exports import Column
+from aptic.exports import Column, field_choices
+
+from .models import Booklet, BookletMovement, LedgerEntry, Order
 
 
 def _order_lines(order) -> str:
@@ -26,7 +28,7 @@ def order_columns(*, with_funder: bool) -> list[Column]:
         Column(_("Valeur faciale"), "face_value_cents", "money"),
         Column(_("Frais de gestion"), "fee_cents", "money"),
         Column(_("Total"), "total_cents", "money"),
-        Column(_("État"), lambda order: order.get_status_display()),
+        Column(_("État"), "status", choices=field_choices(Order, "status")),
         Column(_("Créée le"), "created_at", "datetime"),
         Column(_("Envoyée le"), "submitted_at", "datetime"),
         Column(_("Validée le"), "approved_at", "datetime"),
@@ -39,7 +41,7 @@ def booklet_columns(*, with_holder: bool) -> list[Column]:
         Column(_("Programme"), "programme.name"),
         Column(_("Chèques"), "size", "int"),
         Column(_("Valeur"), "value_cents", "money"),
-        Column(_("État"), lambda booklet: booklet.get_status_display()),
+        Column(_("État"), "status", choices=field_choices(Booklet, "status")),
         *([Column(_("Structure relais"), "holder.name")] if with_holder else []),
         Column(_("Remis le"), "assigned_at", "datetime"),
     ]
@@ -47,7 +49,7 @@ def booklet_columns(*, with_holder: bool) -> list[Column]:
 
 MOVEMENT_COLUMNS = [
     Column(_("Date"), "created_at", "datetime"),
-    Column(_("Mouvement"), lambda movement: movement.get_kind_display()),
+    Column(_("Mouvement"), "kind", choices=field_choices(BookletMovement, "kind")),
     Column(_("De"), "from_organisation.name"),
     Column(_("Vers"), "to_organisation.name"),
     Column(_("Chéquiers"), "booklet_count", "int"),
@@ -83,7 +85,7 @@ def _ledger_reference(entry) -> str:
 LEDGER_COLUMNS = [
     Column(_("Date"), "created_at", "datetime"),
     Column(_("Programme"), "programme.name"),
-    Column(_("Nature"), lambda entry: entry.get_kind_display()),
+    Column(_("Nature"), "kind", choices=field_choices(LedgerEntry, "kind")),
     Column(_("Pièce"), _ledger_reference),
     Column(_("Montant"), "amount_cents", "money"),
 ]
