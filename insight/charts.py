@@ -29,12 +29,13 @@ LINE = "line"
 
 WIDTH = 720
 HEIGHT = 320
-MARGIN_LEFT = 84
+MARGIN_LEFT = 100
 MARGIN_RIGHT = 16
 MARGIN_TOP = 16
 LEGEND_HEIGHT = 24
 MARGIN_BOTTOM = 40
-ROTATED_BOTTOM = 96  # room for slanted category labels
+ROTATED_BOTTOM = 120  # room for slanted category labels
+LABEL_CHARS = 22  # longer category labels are cut on the axis (whole in titles and tables)
 ROTATE_AFTER = 8  # more categories than this: labels are slanted
 PALETTE_SIZE = 8  # app.css defines .series-0 … .series-7
 
@@ -218,12 +219,13 @@ def render_svg(chart: Chart) -> SafeString:
     for index, category in enumerate(chart.categories):
         x = plot_left + band * (index + 0.5)
         y = plot_bottom + 18
+        shown = category if len(category) <= LABEL_CHARS else category[: LABEL_CHARS - 1] + "…"
         if rotate:
             slant = f"rotate(-40 {x:.1f} {y:.1f})"
             out.append(
                 _tag(
                     "text",
-                    escape(category),
+                    escape(shown),
                     class_="tick",
                     x=x,
                     y=y,
@@ -232,9 +234,7 @@ def render_svg(chart: Chart) -> SafeString:
                 )
             )
         else:
-            out.append(
-                _tag("text", escape(category), class_="tick", x=x, y=y, text_anchor="middle")
-            )
+            out.append(_tag("text", escape(shown), class_="tick", x=x, y=y, text_anchor="middle"))
     out.append("</g>")
 
     # Marks.
@@ -300,7 +300,7 @@ def render_svg(chart: Chart) -> SafeString:
             out.append(
                 _tag("text", escape(series.label), class_="legend-label", x=x + 16, y=MARGIN_TOP)
             )
-            x += 28 + 7 * len(series.label)
+            x += 28 + 8 * len(series.label)
         out.append("</g>")
     out.append("</svg>")
     return mark_safe("".join(out))  # noqa: S308 - every text above is escaped

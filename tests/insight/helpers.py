@@ -56,6 +56,7 @@ def funded_world(*, booklets: int = 4, redeem_per_booklet: int = 3, offset: int 
     for index, booklet in enumerate(world.booklets):
         when = month_start(index + 1)
         Booklet.objects.filter(pk=booklet.pk).update(assigned_at=when)
+        booklet.refresh_from_db()
         Beneficiary.objects.filter(pk=booklet.beneficiary_id).update(
             situation=SITUATIONS[index % len(SITUATIONS)], age_bracket=AGES[index % len(AGES)]
         )

@@ -152,3 +152,12 @@ def test_an_empty_chart_says_so_and_a_series_must_fit_the_categories():
     assert not _chart().is_empty
     with pytest.raises(ValueError, match="a value per category"):
         _chart(series=[Series("Encaissés", [1, 2])])
+
+
+def test_a_long_label_is_cut_on_the_axis_and_whole_in_the_tooltip():
+    name = "Espace public numérique de la médiathèque"
+    root = _parse(_chart(categories=[name, "b", "c"]))
+
+    axis = [t.text for t in root.findall(f".//{SVG}g[@class='axis axis-x']/{SVG}text")]
+    assert axis[0] == "Espace public numériq…"
+    assert root.find(f".//{SVG}rect[@data-value]/{SVG}title").text == f"{name} : 1\u00a0234"
