@@ -66,7 +66,8 @@ def _funding(request: HttpRequest, role: str, *, title: str, lead: str) -> HttpR
         funders=selectors.dashboard_funders(membership=membership) if role == "operator" else None,
     )
     snapshot = selectors.snapshot_get()
-    insight_refresh_if_stale(snapshot=snapshot)
+    if insight_refresh_if_stale(snapshot=snapshot):
+        snapshot = selectors.snapshot_get()  # without a worker, the rebuild has just run
 
     def build(data: dict) -> dict:
         dashboard = selectors.funding_dashboard(
