@@ -284,10 +284,12 @@ SPECTACULAR_SETTINGS = {
 
 # Log-in throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one e-mail
 # address from one IP, that pair is refused for the cool-off, even with the right password.
-# Operators see and lift lock-outs in the admin ("Access attempts"); a password reset lifts them too.
+# Staff see and lift lock-outs in the admin ("Access attempts"); a password reset lifts them.
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The log-in form (and authenticate()) name the e-mail address "username".
+AXES_USERNAME_FORM_FIELD = "username"
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "security.lockout.request_ip"
 AXES_LOCKOUT_CALLABLE = "security.lockout.lockout_response"
@@ -318,7 +320,9 @@ CONTENT_SECURITY_POLICY = {
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-CSRF_COOKIE_HTTPONLY = False
+# No script reads the CSRF cookie (forms and htmx take the token from the page).
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

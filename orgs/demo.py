@@ -11,6 +11,10 @@ from .audit import Actor, audit_record
 from .models import MemberRole, Membership, Organisation, User
 
 DEMO_PASSWORD = "aptic-demo-2026"
+# Operators sign in with a second factor. The demo operators share this public authenticator key
+# (base32 MFYHI2LDFVSGK3LPFV2G65DQFUZDAMRW) so that anyone trying the demo can get in.
+DEMO_TOTP_KEY_HEX = "61707469632d64656d6f2d746f74702d32303236"
+DEMO_TOTP_KEY_BASE32 = "MFYHI2LDFVSGK3LPFV2G65DQFUZDAMRW"
 
 
 def demo_siret(seed: int) -> str:
@@ -152,6 +156,8 @@ def seed_organisations() -> list[tuple[str, str, str, str]]:
         )
         created_any |= created
         logins.append((email, DEMO_PASSWORD, organisation.name, MemberRole(role).label))
+        if organisation.is_operator:
+            created_any |= _demo_authenticator(user)
     if created_any:
         audit_record(
             actor=Actor.system(),
@@ -160,6 +166,18 @@ def seed_organisations() -> list[tuple[str, str, str, str]]:
             data={"organisations": len(organisations), "people": len(PEOPLE)},
         )
     return logins
+
+
+def _demo_authenticator(user: User) -> bool:
+    """Give a demo operator the public demo authenticator key; True when it was created."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    _device, created = TOTPDevice.objects.get_or_create(
+        user=user,
+        confirmed=True,
+        defaults={"name": "Démo", "key": DEMO_TOTP_KEY_HEX},
+    )
+    return created
 
 
 # --- Accreditation ---------------------------------------------------------------------------

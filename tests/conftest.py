@@ -12,7 +12,9 @@ from aptic.celery import app as celery_app
 from orgs.audit import Actor
 from orgs.models import MemberRole
 from orgs.services import api_token_create
+from security.selectors import user_requires_two_factor
 from tests.factories import MembershipFactory, OrganisationFactory
+from tests.security.helpers import verify_second_factor
 
 
 def pytest_collection_modifyitems(config, items):
@@ -127,9 +129,20 @@ def client_for():
         session = client.session
         session["membership_id"] = membership.pk
         session.save()
+        if user_requires_two_factor(user=membership.user):
+            # Operators cannot go past the second sign-in step without a verified authenticator.
+            verify_second_factor(client, membership.user)
         return client
 
     return make
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    """pytest-django's signed-in superuser, past the second sign-in step staff accounts need."""
+    client.force_login(admin_user)
+    verify_second_factor(client, admin_user)
+    return client
 
 
 @pytest.fixture

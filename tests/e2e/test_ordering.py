@@ -18,6 +18,7 @@ from pypdf import PdfReader
 
 from orgs.models import Membership
 from tests.e2e.conftest import TIMEOUT_MS
+from tests.e2e.helpers import enter_second_factor, second_factor_ready
 from tests.factories import ProgrammeFactory, ServiceCategoryFactory
 from tests.vouchers.helpers import approved_order, funder_membership, operator_membership
 from vouchers import tasks
@@ -83,10 +84,13 @@ def new_page(browser):
 
 
 def sign_in(page, base_url: str, email: str) -> None:
+    device = second_factor_ready(email)
     page.goto(f"{base_url}/connexion/")
     page.get_by_label("Adresse e-mail").fill(email)
     page.get_by_label("Mot de passe").fill(PASSWORD)
     page.get_by_role("button", name="Se connecter").click()
+    if device is not None:
+        enter_second_factor(page, device)
     expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
 
 

@@ -19,6 +19,7 @@ from orgs.models import Accreditation, BankStatus, MemberRole, Membership, Organ
 from redemption.models import BatchStatus, Payout, Redemption, SettlementBatch
 from redemption.services.redeem import cheques_redeem
 from redemption.services.settlement import previous_month_end
+from tests.e2e.helpers import enter_second_factor, second_factor_ready
 from tests.factories import MembershipFactory
 from tests.redemption.helpers import accredited_provider_member, handed_out_cheques
 from tests.vouchers.helpers import actor_for, operator_membership
@@ -110,10 +111,13 @@ def new_page(browser):
 
 
 def sign_in(page, base_url: str, email: str) -> None:
+    device = second_factor_ready(email)
     page.goto(f"{base_url}/connexion/")
     page.get_by_label("Adresse e-mail").fill(email)
     page.get_by_label("Mot de passe").fill(PASSWORD)
     page.get_by_role("button", name="Se connecter").click()
+    if device is not None:
+        enter_second_factor(page, device)
     expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
 
 

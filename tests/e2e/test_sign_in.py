@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from orgs.demo import DEMO_PASSWORD, seed_organisations
+from tests.e2e.helpers import enter_second_factor, second_factor_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -69,11 +70,14 @@ def demo_logins():
 
 
 def sign_in(page, base_url: str, email: str, password: str = DEMO_PASSWORD) -> None:
+    device = second_factor_ready(email) if password == DEMO_PASSWORD else None
     page.goto(f"{base_url}/connexion/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Connexion")
     page.get_by_label("Adresse e-mail").fill(email)
     page.get_by_label("Mot de passe").fill(password)
     page.get_by_role("button", name="Se connecter").click()
+    if device is not None:
+        enter_second_factor(page, device)
 
 
 def assert_home_for(page, base_url: str, person: Person) -> None:

@@ -1,0 +1,62 @@
+"""Second sign-in step: a person with an authenticator enters a code before anything else, and
+operators' staff without one set it up first.
+
+Runs after ``OTPMiddleware`` (``request.user.is_verified()``). Requests authenticated by an API
+token pass: token authentication happens in the API view, and a token is itself a long random
+secret created from a verified session (see README, "Two-factor authentication").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.urls import Resolver404, resolve, reverse
+from django.utils.translation import gettext as _
+from django_htmx.http import HttpResponseClientRedirect
+
+from .selectors import user_second_factor_state
+
+# Pages reachable between the password and the code: the two-factor pages themselves, signing
+# out, and the language switch.
+OPEN_URL_NAMES = frozenset(
+    {"two_factor_verify", "two_factor_setup", "logout", "set_language", "login"}
+)
+
+
+class TwoFactorMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        if not user.is_authenticated or user.is_verified() or self._is_open(request):
+            return self.get_response(request)
+        has_device, required = user_second_factor_state(user=user)
+        if has_device:
+            target = "two_factor_verify"
+            detail = _("Saisissez votre code de double authentification pour continuer.")
+        elif required:
+            target = "two_factor_setup"
+            detail = _("Les comptes de l'opérateur doivent activer la double authentification.")
+        else:
+            return self.get_response(request)
+        if request.path.startswith("/api/"):
+            return JsonResponse({"code": "two_factor_required", "detail": detail}, status=403)
+        url = f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}"
+        if getattr(request, "htmx", False):
+            return HttpResponseClientRedirect(url)
+        return redirect(url)
+
+    @staticmethod
+    def _is_open(request: HttpRequest) -> bool:
+        if request.path.startswith(settings.STATIC_URL):
+            return True
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return True  # the 404 page reveals nothing
+        return match.view_name in OPEN_URL_NAMES

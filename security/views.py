@@ -1,0 +1,172 @@
+"""The account page and the two-factor pages: set up, second sign-in step, turn off."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import segno
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+from django_otp import login as otp_login
+
+from aptic.errors import DomainError, form_add_error
+from orgs.audit import actor_from_request
+
+from . import selectors, services
+from .forms import CodeForm, SetupCodeForm
+
+
+def _next_url(request: HttpRequest) -> str:
+    wanted = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return wanted
+    return "/"
+
+
+def _secret_text(device) -> str:
+    """The key as authenticator apps expect it when typed: base32, in groups of four."""
+    secret = base64.b32encode(binascii.unhexlify(device.key)).decode().rstrip("=")
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+
+
+@never_cache
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    return render(
+        request,
+        "security/account.html",
+        {
+            "two_factor_on": selectors.user_has_two_factor(user=user),
+            "two_factor_required": selectors.user_requires_two_factor(user=user),
+            "backup_codes_left": selectors.backup_codes_left(user=user),
+            "disable_form": CodeForm(auto_id="disable_%s"),
+            "backup_form": CodeForm(auto_id="backup_%s"),
+        },
+    )
+
+
+@never_cache
+@login_required
+def two_factor_setup(request: HttpRequest) -> HttpResponse:
+    """Show the QR code and the key of a new authenticator; confirm it with a first code."""
+    actor = actor_from_request(request)
+    try:
+        device = services.totp_device_start(actor=actor)
+    except DomainError as exc:
+        messages.info(request, exc.message)
+        return redirect("my_account")
+    form = SetupCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            device, codes = services.totp_device_confirm(
+                actor=actor, device_id=device.pk, token=form.cleaned_data["token"]
+            )
+        except DomainError as exc:
+            form_add_error(form, exc)
+        else:
+            # The code just typed proves the second factor for this session too.
+            otp_login(request, device)
+            return render(
+                request,
+                "security/backup_codes.html",
+                {"codes": codes, "next": _next_url(request), "first_time": True},
+            )
+    qr = segno.make(device.config_url, error="m")
+    return render(
+        request,
+        "security/two_factor_setup.html",
+        {
+            "form": form,
+            "qr_svg": qr.svg_inline(scale=5, dark="#1a1a1a", title=_("QR code à scanner")),
+            "secret": _secret_text(device),
+            "required": selectors.user_requires_two_factor(user=request.user),
+            "next": _next_url(request),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@never_cache
+@login_required
+def two_factor_verify(request: HttpRequest) -> HttpResponse:
+    """The second sign-in step: a code from the app (or a backup code) for this session."""
+    if request.user.is_verified() or not selectors.user_has_two_factor(user=request.user):
+        return redirect(_next_url(request))
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            device = services.two_factor_verify(user=request.user, token=form.cleaned_data["token"])
+        except DomainError as exc:
+            form_add_error(form, exc)
+        else:
+            otp_login(request, device)
+            # Rotate the session key: the session now carries a second factor.
+            request.session.cycle_key()
+            return redirect(_next_url(request))
+    return render(
+        request,
+        "security/two_factor_verify.html",
+        {"form": form, "next": _next_url(request)},
+        status=400 if form.errors else 200,
+    )
+
+
+@require_POST
+@login_required
+def two_factor_disable(request: HttpRequest) -> HttpResponse:
+    form = CodeForm(request.POST, auto_id="disable_%s")
+    if form.is_valid():
+        try:
+            services.two_factor_disable(
+                actor=actor_from_request(request), token=form.cleaned_data["token"]
+            )
+        except DomainError as exc:
+            form_add_error(form, exc)
+        else:
+            messages.success(request, _("La double authentification est désactivée."))
+            return redirect("my_account")
+    return _account_with_errors(request, disable_form=form)
+
+
+@require_POST
+@login_required
+def backup_codes_renew(request: HttpRequest) -> HttpResponse:
+    form = CodeForm(request.POST, auto_id="backup_%s")
+    if form.is_valid():
+        try:
+            codes = services.backup_codes_regenerate(
+                actor=actor_from_request(request), token=form.cleaned_data["token"]
+            )
+        except DomainError as exc:
+            form_add_error(form, exc)
+        else:
+            return render(
+                request,
+                "security/backup_codes.html",
+                {"codes": codes, "next": reverse("my_account")},
+            )
+    return _account_with_errors(request, backup_form=form)
+
+
+def _account_with_errors(request: HttpRequest, **forms) -> HttpResponse:
+    user = request.user
+    context = {
+        "two_factor_on": selectors.user_has_two_factor(user=user),
+        "two_factor_required": selectors.user_requires_two_factor(user=user),
+        "backup_codes_left": selectors.backup_codes_left(user=user),
+        "disable_form": CodeForm(auto_id="disable_%s"),
+        "backup_form": CodeForm(auto_id="backup_%s"),
+        **forms,
+    }
+    return render(request, "security/account.html", context, status=400)
