@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -403,10 +404,20 @@ def api_token_revoke(*, actor: Actor, token: ApiToken) -> ApiToken:
 
 @transaction.atomic
 def user_set_password(*, user: User, password: str, ip: str | None = None, reason: str) -> User:
-    """Set a new password (reset by e-mail link or change), with its audit event."""
+    """Set a new password (reset by e-mail link or change), with its audit event.
+
+    Log-in lock-outs on the address are lifted: the new password is the one to try.
+    """
     user.set_password(password)
     user.save(update_fields=["password"])
-    audit_record(actor=Actor(user=user, ip=ip), action=f"orgs.user.password_{reason}", target=user)
+    # Whoever holds the e-mail box proved who they are: lift the log-in lock-outs on this address.
+    lifted, _by_model = AccessAttempt.objects.filter(username=user.email).delete()
+    audit_record(
+        actor=Actor(user=user, ip=ip),
+        action=f"orgs.user.password_{reason}",
+        target=user,
+        data={"lockouts_lifted": lifted} if lifted else None,
+    )
     return user
 
 
