@@ -178,6 +178,7 @@ def _measure(fmt: str, rows: int) -> dict:
         lines = rows + 1  # checked below on a sample, not by loading a million rows back
 
     select = RAW_SELECT.format(provider=membership.organisation_id)
+    connection.ensure_connection()  # the request closed Django's connection when it finished
     raw_started = time.perf_counter()
     raw_rows = 0
     if fmt == "csv":
@@ -243,10 +244,12 @@ def main() -> None:
         print(f"Exporting {args.rows:,} rows as {fmt.upper()} …", flush=True)
         child = subprocess.run(
             [sys.executable, __file__, "--rows", str(args.rows), "--child", fmt],
-            check=True,
+            check=False,
             capture_output=True,
             text=True,
         )
+        if child.returncode:
+            sys.exit(child.stderr)
         results.append(json.loads(child.stdout.strip().splitlines()[-1]))
     lines = [
         (

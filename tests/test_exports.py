@@ -523,7 +523,9 @@ def test_members_export_lists_the_organisations_members_only(client_for):
     funder = funder_membership()
     colleague = MembershipFactory(organisation=funder.organisation, role=MemberRole.AGENT)
     MembershipFactory(organisation=funder_membership().organisation)  # someone else's member
-    rows = csv_rows(export(client_for(funder), reverse("member_list"), "csv"))
+    client = client_for(funder)
+    assert "Exporter en CSV" in client.get(reverse("member_list")).content.decode()
+    rows = csv_rows(export(client, reverse("member_list"), "csv"))
     assert rows[0] == ["Nom", "E-mail", "Rôle", "Depuis"]
     assert sorted(row[1] for row in rows[1:]) == sorted([funder.user.email, colleague.user.email])
 
@@ -536,6 +538,8 @@ def test_the_accreditation_queue_export_follows_its_filter(client_for):
     approved = accredited_provider("Cap Numérique")
     client = client_for(operator)
     url = reverse("accreditation_queue")
+    page = client.get(url, {"etat": AccreditationStatus.APPROVED}).content.decode()
+    assert f"{url}?etat=approved&amp;export=csv" in page
     assert csv_rows(export(client, url, "csv"))[1:] == []  # waiting for a decision: none
     rows = csv_rows(export(client, url, "csv", etat=AccreditationStatus.APPROVED))
     assert [row[1] for row in rows[1:]] == [approved.name]
