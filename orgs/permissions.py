@@ -39,6 +39,7 @@ PERMISSIONS: dict[str, Rule] = {
     "tokens:manage": Rule(ANY_ROLE, admin_only=True),
     "audit:view": Rule(ANY_ROLE, admin_only=True),
     "audit:view_all": Rule(OPERATOR),
+    "logins:unlock": Rule(OPERATOR, admin_only=True),
     "notifications:view": Rule(ANY_ROLE),
     "notifications:view_all": Rule(OPERATOR),
     # Programmes, orders, booklets

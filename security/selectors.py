@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from axes.models import AccessAttempt
+from django.conf import settings
 from django.db.models import Exists, OuterRef, Value
+from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from orgs.models import Membership, User
+from orgs.permissions import require
 
 
 def user_requires_two_factor(*, user: User) -> bool:
@@ -53,3 +57,17 @@ def user_second_factor_state(*, user: User) -> tuple[bool, bool]:
 def backup_codes_left(*, user: User) -> int:
     device = StaticDevice.objects.filter(user=user, confirmed=True).first()
     return device.token_set.count() if device else 0
+
+
+def login_lockouts(*, membership: Membership) -> list[AccessAttempt]:
+    """Recent failed sign-ins per address and IP (operators only), locked-out pairs first.
+
+    Each row carries ``is_locked`` and ``locked_until`` (the end of the cool-off).
+    """
+    require(membership, "logins:unlock")
+    since = timezone.now() - settings.AXES_COOLOFF_TIME
+    rows = list(AccessAttempt.objects.filter(attempt_time__gte=since).order_by("-attempt_time"))
+    for row in rows:
+        row.is_locked = row.failures_since_start >= settings.AXES_FAILURE_LIMIT
+        row.locked_until = row.attempt_time + settings.AXES_COOLOFF_TIME
+    return sorted(rows, key=lambda row: not row.is_locked)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import NoReturn
 
+from axes.models import AccessAttempt
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -16,9 +17,10 @@ from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from aptic.errors import Conflict, ValidationFailed
+from aptic.errors import Conflict, NotFound, ValidationFailed
 from orgs.audit import Actor, audit_record
 from orgs.models import User
+from orgs.permissions import require
 
 from .selectors import user_has_two_factor, user_requires_two_factor
 
@@ -191,3 +193,19 @@ def backup_codes_regenerate(*, actor: Actor, token: str) -> list[str]:
         codes = _backup_codes_replace(user=user)
         audit_record(actor=actor, action="security.two_factor.backup_codes_renewed", target=user)
     return codes
+
+
+@transaction.atomic
+def login_lockout_lift(*, actor: Actor, attempt_id: int) -> None:
+    """Lift a log-in lock-out (operators): the address may try its password again at once."""
+    require(actor.membership, "logins:unlock")
+    attempt = AccessAttempt.objects.select_for_update().filter(pk=attempt_id).first()
+    if attempt is None:
+        raise NotFound(_("Ce blocage n'existe plus : il a peut-être déjà été levé."))
+    data = {
+        "username": attempt.username,
+        "ip": attempt.ip_address,
+        "failures": attempt.failures_since_start,
+    }
+    attempt.delete()
+    audit_record(actor=actor, action="security.login_lockout.lifted", data=data)

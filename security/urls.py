@@ -20,4 +20,10 @@ urlpatterns = [
         name="backup_codes_renew",
     ),
     path("connexion/verification/", views.two_factor_verify, name="two_factor_verify"),
+    path("connexions-bloquees/", views.login_lockouts, name="login_lockouts"),
+    path(
+        "connexions-bloquees/<int:pk>/lever/",
+        views.login_lockout_lift,
+        name="login_lockout_lift",
+    ),
 ]

@@ -6,9 +6,10 @@ import base64
 import binascii
 
 import segno
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -17,8 +18,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 
-from aptic.errors import DomainError, form_add_error
+from aptic.errors import DomainError, NotFound, form_add_error
 from orgs.audit import actor_from_request
+from orgs.decorators import membership_required
 
 from . import selectors, services
 from .forms import CodeForm, SetupCodeForm
@@ -170,3 +172,27 @@ def _account_with_errors(request: HttpRequest, **forms) -> HttpResponse:
         **forms,
     }
     return render(request, "security/account.html", context, status=400)
+
+
+@membership_required("logins:unlock")
+def login_lockouts(request: HttpRequest) -> HttpResponse:
+    """Operators: people locked out of signing in after wrong passwords, and lifting it."""
+    return render(
+        request,
+        "security/login_lockouts.html",
+        {
+            "attempts": selectors.login_lockouts(membership=request.membership),
+            "failure_limit": settings.AXES_FAILURE_LIMIT,
+        },
+    )
+
+
+@require_POST
+@membership_required("logins:unlock")
+def login_lockout_lift(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        services.login_lockout_lift(actor=actor_from_request(request), attempt_id=pk)
+    except NotFound as exc:
+        raise Http404 from exc
+    messages.success(request, _("Le blocage est levé : la personne peut se reconnecter."))
+    return redirect("login_lockouts")

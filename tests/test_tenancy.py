@@ -48,6 +48,7 @@ OPERATOR_ONLY |= {  # the accreditation review
     "accreditation_renew",
     "accreditation_bank_verify",
 }
+OPERATOR_ONLY |= {"login_lockout_lift"}  # sign-in lock-outs concern people, not organisations
 OPERATOR_ONLY |= {  # settlement batches and bank rejections
     "settlement:batch_detail",
     "settlement:batch_progress",
@@ -129,6 +130,9 @@ def _programme(owner):
 
 # Route name → function(owner membership) → URL kwargs of an object the owner's organisation holds.
 OWNED_OBJECTS: dict[str, Callable] = {
+    "login_lockout_lift": lambda owner: __import__(
+        "tests.security.test_lockout", fromlist=["_"]
+    ).tenancy_lockout_kwargs(owner),
     "organisation_detail": lambda owner: {"pk": owner.organisation.pk},
     "member_edit": lambda owner: {"pk": _other_member(owner).pk},
     "member_remove": lambda owner: {"pk": _other_member(owner).pk},

@@ -12,7 +12,9 @@ from django.core import mail
 from django.db.models import F
 from django.test import Client
 
+from orgs.models import AuditEvent, MemberRole
 from orgs.services import user_set_password
+from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -129,3 +131,49 @@ def test_operators_see_lockouts_in_the_admin_and_lift_them(admin_client, funder_
     assert deleted.status_code == 302
 
     assert _sign_in(Client(), funder_admin.user.email, PASSWORD).status_code == 302
+
+
+# --- Operators see and lift lock-outs -----------------------------------------------------------
+
+
+def tenancy_lockout_kwargs(owner) -> dict:
+    """For the tenancy walk: a lock-out of the owner's address."""
+    _lock_out(Client(), owner.user.email)
+    return {"pk": AccessAttempt.objects.get(username=owner.user.email).pk}
+
+
+def test_an_operator_sees_who_is_locked_out_and_lifts_it(client_for, operator_admin, funder_admin):
+    _lock_out(Client(), funder_admin.user.email)
+    attempt = AccessAttempt.objects.get(username=funder_admin.user.email)
+    operator = client_for(operator_admin)
+
+    page = unescape(operator.get("/connexions-bloquees/").content.decode())
+    assert funder_admin.user.email in page
+    assert "203.0.113.7" in page
+    assert "bloqué jusqu'à" in page
+
+    lifted = operator.post(f"/connexions-bloquees/{attempt.pk}/lever/")
+
+    assert lifted.status_code == 302
+    assert not AccessAttempt.objects.exists()
+    event = AuditEvent.objects.get(action="security.login_lockout.lifted")
+    assert event.actor == operator_admin.user
+    assert event.data["username"] == funder_admin.user.email
+    assert _sign_in(Client(), funder_admin.user.email, PASSWORD).status_code == 302
+    # Lifting it again: it is gone.
+    assert operator.post(f"/connexions-bloquees/{attempt.pk}/lever/").status_code == 404
+
+
+def test_only_operator_admins_lift_lock_outs(client_for, operator_admin, funder_admin):
+    _lock_out(Client(), funder_admin.user.email)
+    attempt = AccessAttempt.objects.get()
+    operator_agent = MembershipFactory(
+        organisation=operator_admin.organisation, role=MemberRole.AGENT
+    )
+
+    for membership in (funder_admin, operator_agent):
+        client = client_for(membership)
+        assert client.get("/connexions-bloquees/").status_code == 403
+        assert client.post(f"/connexions-bloquees/{attempt.pk}/lever/").status_code == 403
+
+    assert AccessAttempt.objects.filter(pk=attempt.pk).exists()

@@ -30,6 +30,7 @@ OPERATOR_PAGES = [
     "organisation_create",
     "accreditation_queue",
     "audit_list",
+    "login_lockouts",
     "token_list",
     "vouchers:programme_list",
     "vouchers:programme_create",
