@@ -141,20 +141,28 @@ class _Echo:
 
 
 def csv_lines(rows: Iterable[Any], columns: Sequence[Column]) -> Iterator[str]:
-    """The BOM, the header line, then one line per row, produced as they are read."""
+    """The BOM, the header line, then one line per row, produced as they are read.
+
+    Headers and labels are translated now, in the request's language, not when the response
+    is being sent.
+    """
     writer = csv.writer(_Echo(), delimiter=";")
-    yield "\ufeff"
-    yield writer.writerow([str(column.header) for column in columns])
+    header = writer.writerow([str(column.header) for column in columns])
     readers = [(column.reader(), column.kind) for column in columns]
-    batch: list[str] = []
-    for row in _rows(rows):
-        batch.append(writer.writerow([csv_text(read(row), kind) for read, kind in readers]))
-        # A few hundred lines per chunk: fewer, larger writes to the socket.
-        if len(batch) == 500:
+
+    def lines() -> Iterator[str]:
+        yield "\ufeff" + header
+        batch: list[str] = []
+        for row in _rows(rows):
+            batch.append(writer.writerow([csv_text(read(row), kind) for read, kind in readers]))
+            # A few hundred lines per chunk: fewer, larger writes to the socket.
+            if len(batch) == 500:
+                yield "".join(batch)
+                batch = []
+        if batch:
             yield "".join(batch)
-            batch = []
-    if batch:
-        yield "".join(batch)
+
+    return lines()
 
 
 def _xlsx_value(value: Any, kind: Kind) -> Any:

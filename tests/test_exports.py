@@ -197,6 +197,16 @@ def test_the_orders_workbook_has_numbers_in_euros_and_dates(client_for):
     assert sheet.max_row == 2
 
 
+def test_an_export_speaks_the_language_of_the_page(client_for):
+    funder = funder_membership()
+    draft_orders(funder, 1)
+    client = client_for(funder)
+    client.cookies["django_language"] = "en"
+    rows = csv_rows(export(client, reverse("vouchers:order_list"), "csv"))
+    assert rows[0][0] == "Reference"
+    assert rows[1][7] == "Draft"  # the state's label, translated once for the whole file
+
+
 def test_an_unknown_format_shows_the_page(client_for):
     funder = funder_membership()
     answer = client_for(funder).get(reverse("vouchers:order_list"), {"export": "pdf"})
