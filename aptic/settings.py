@@ -160,6 +160,10 @@ CELERY_BEAT_SCHEDULE: dict = {
             day_of_month=env.int("SETTLEMENT_DAY_OF_MONTH", default=1), hour=2, minute=0
         ),
     },
+    "warn-expiring-booklets-daily": {
+        "task": "vouchers.tasks.warn_expiring_booklets",
+        "schedule": crontab(hour=8, minute=0),
+    },
     "close-ended-programmes-daily": {
         "task": "vouchers.tasks.close_ended_programmes",
         "schedule": crontab(hour=0, minute=30),

@@ -33,6 +33,7 @@ EMAIL_KINDS = {
     "order_cancelled": gettext_lazy("Commande annulée"),
     "order_printed": gettext_lazy("Chéquiers prêts à imprimer"),
     "booklets_allocated": gettext_lazy("Chéquiers confiés"),
+    "booklets_expiring": gettext_lazy("Chéquiers bientôt périmés"),
     "credit_note": gettext_lazy("Avoir"),
     "statement_ready": gettext_lazy("Relevé de remboursement"),
     "accreditation_submitted": gettext_lazy("Qualification : demande à examiner"),

@@ -44,6 +44,14 @@ def expire_cheques() -> int:
 
 
 @shared_task(acks_late=True, **RETRY)
+def warn_expiring_booklets() -> int:
+    """Daily: e-mail the holders of unused booklets 30 and 7 days before they expire."""
+    from .services.reminders import booklets_expiry_warn
+
+    return booklets_expiry_warn()
+
+
+@shared_task(acks_late=True, **RETRY)
 def close_ended_programmes() -> list[int]:
     """Daily: close the fixed-end programmes past their end, issuing each one's credit note.
 
