@@ -7,7 +7,7 @@ The data set is built once in the database ``aptic_bench_dash`` (or DATABASE_URL
 500 accredited providers with a site each in their funder's département, 8 services; booklets
 of 10 issued over the last 24 months, 80 % of them allocated, 60 % handed out (a pseudonymous
 beneficiary each, with an age bracket and a situation), 40 % of the handed-out cheques redeemed
-(one redemption per cheque, dated after the hand-out), 5 % of the cheques expired, failed scans.
+(one redemption per cheque, dated after the hand-out), 3 % of the cheques expired, failed scans.
 Small tables go through the ORM, large ones through INSERT … SELECT over generate_series.
 
 Then, for each role, the dashboard page is requested through Django's test client (the whole

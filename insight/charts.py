@@ -163,8 +163,11 @@ def render_svg(chart: Chart) -> SafeString:
     ticks = nice_ticks(peak, integer=chart.unit != PERCENT)
     top_value = ticks[-1] or 1
 
-    legend = len(chart.series) > 1
-    rotate = n > ROTATE_AFTER
+    # A stacked chart names its series even when there is one (e.g. the only organisation).
+    legend = len(chart.series) > 1 or stacked
+    plot_width = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
+    longest = max((min(len(c), LABEL_CHARS) for c in chart.categories), default=0)
+    rotate = n > ROTATE_AFTER or longest * 8 > plot_width / max(n, 1)
     plot_top = MARGIN_TOP + (LEGEND_HEIGHT if legend else 0)
     plot_bottom = HEIGHT - (ROTATED_BOTTOM if rotate else MARGIN_BOTTOM)
     plot_left, plot_right = MARGIN_LEFT, WIDTH - MARGIN_RIGHT

@@ -161,3 +161,24 @@ def test_a_long_label_is_cut_on_the_axis_and_whole_in_the_tooltip():
     axis = [t.text for t in root.findall(f".//{SVG}g[@class='axis axis-x']/{SVG}text")]
     assert axis[0] == "Espace public numériq…"
     assert root.find(f".//{SVG}rect[@data-value]/{SVG}title").text == f"{name} : 1\u00a0234"
+
+
+def test_labels_too_long_for_their_bar_are_slanted_and_short_ones_are_not():
+    states = ["Brouillon", "Envoyée", "En cours d'examen", "Qualifié", "Compléments demandés"]
+    slanted = _parse(_chart(categories=states, series=[Series("Demandes", [0, 1, 0, 2, 1])]))
+    upright = _parse(_chart())
+
+    assert all(
+        "rotate" in (t.get("transform") or "")
+        for t in slanted.findall(f".//{SVG}g[@class='axis axis-x']/{SVG}text")
+    )
+    assert not any(
+        t.get("transform") for t in upright.findall(f".//{SVG}g[@class='axis axis-x']/{SVG}text")
+    )
+
+
+def test_a_stacked_chart_names_even_a_single_series():
+    chart = _chart(kind=STACKED, series=[Series("Lieu A", [2, 0, 1])])
+    legend = _parse(chart).findall(f".//{SVG}g[@class='legend']/{SVG}text")
+
+    assert [t.text for t in legend] == ["Lieu A"]
