@@ -284,6 +284,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "aptic.schema.document_error_responses",
+    ],
 }
 
 # Log-in throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one e-mail
