@@ -3,7 +3,10 @@ operators' staff without one set it up first.
 
 Runs after ``OTPMiddleware`` (``request.user.is_verified()``). Requests authenticated by an API
 token pass: token authentication happens in the API view, and a token is itself a long random
-secret created from a verified session (see README, "Two-factor authentication").
+secret created from a verified session (see README, "Security").
+
+Whether a person has an authenticator, or must have one, is read at sign-in and kept in the
+session, so that ordinary requests cost no query; the account pages update it when it changes.
 """
 
 from __future__ import annotations
@@ -27,6 +30,30 @@ OPEN_URL_NAMES = frozenset(
 )
 
 
+STATE_SESSION_KEY = "second_factor_state"
+
+
+def remember_second_factor_state(sender, request, user, **kwargs) -> None:
+    """At sign-in (``user_logged_in``): note in the session whether a code is owed."""
+    if request is not None and hasattr(request, "session"):
+        request.session[STATE_SESSION_KEY] = list(user_second_factor_state(user=user))
+
+
+def second_factor_state(request: HttpRequest) -> tuple[bool, bool]:
+    """(has a confirmed authenticator, must have one) for the signed-in person of the session."""
+    state = request.session.get(STATE_SESSION_KEY)
+    if state is None:  # a session opened before this check existed
+        state = list(user_second_factor_state(user=request.user))
+        request.session[STATE_SESSION_KEY] = state
+    return bool(state[0]), bool(state[1])
+
+
+def second_factor_state_set(request: HttpRequest, *, has_device: bool) -> None:
+    """After set-up or removal in this session."""
+    _had, required = second_factor_state(request)
+    request.session[STATE_SESSION_KEY] = [has_device, required]
+
+
 class TwoFactorMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -35,7 +62,7 @@ class TwoFactorMiddleware:
         user = request.user
         if not user.is_authenticated or user.is_verified() or self._is_open(request):
             return self.get_response(request)
-        has_device, required = user_second_factor_state(user=user)
+        has_device, required = second_factor_state(request)
         if has_device:
             target = "two_factor_verify"
             detail = _("Saisissez votre code de double authentification pour continuer.")

@@ -24,6 +24,7 @@ from orgs.decorators import membership_required
 
 from . import selectors, services
 from .forms import CodeForm, SetupCodeForm
+from .middleware import second_factor_state_set
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -79,6 +80,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
         else:
             # The code just typed proves the second factor for this session too.
             otp_login(request, device)
+            second_factor_state_set(request, has_device=True)
             return render(
                 request,
                 "security/backup_codes.html",
@@ -136,6 +138,7 @@ def two_factor_disable(request: HttpRequest) -> HttpResponse:
         except DomainError as exc:
             form_add_error(form, exc)
         else:
+            second_factor_state_set(request, has_device=False)
             messages.success(request, _("La double authentification est désactivée."))
             return redirect("my_account")
     return _account_with_errors(request, disable_form=form)

@@ -316,7 +316,9 @@ def test_the_docs_load_their_scripts_and_styles_from_our_own_static_files(client
     assets = re.findall(r"""<(?:script|link)\b[^>]*\b(?:src|href)=["']([^"']+)""", html)
     assert any(a.endswith(".js") for a in assets)
     assert any(a.endswith(".css") for a in assets)
-    assert all(a.startswith(settings.STATIC_URL) for a in assets), assets
+    # Swagger UI's start-up script comes from the docs view itself (no inline script: CSP).
+    own = [a for a in assets if not a.startswith("/api/v1/docs/?script")]
+    assert all(a.startswith(settings.STATIC_URL) for a in own), assets
     assert not re.search(r"https?://", html)
 
 
