@@ -7,6 +7,7 @@ sends on commit: a rolled-back change leaves neither a row nor a message.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from unittest import mock
 
@@ -15,13 +16,23 @@ from django.conf import settings
 from django.core import mail
 from django.db import DatabaseError, transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from orgs.models import AuditEvent, MemberRole, Notification, NotificationStatus
 from orgs.notifications import EMAIL_KINDS, email_on_commit
 from orgs.services import invitation_create
 from orgs.tasks import send_email
+from redemption.models import Payout, Redemption
+from redemption.services.redeem import cheques_redeem
+from redemption.services.statements import payout_statement_render
 from tests.factories import MembershipFactory, OrganisationFactory
-from tests.vouchers.helpers import actor_for, approved_order, funder_membership
+from tests.redemption.helpers import accredited_provider_member, handed_out_cheques
+from tests.vouchers.helpers import (
+    actor_for,
+    approved_order,
+    funder_membership,
+    operator_membership,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -185,6 +196,26 @@ def test_an_accreditation_decision_reaches_the_provider_and_is_in_its_log(on_com
     # The operator's own notices are not shown to the provider.
     to_review = Notification.objects.filter(template="accreditation_submitted")
     assert to_review.exists() and not to_review.filter(organisation=provider.organisation).exists()
+
+
+def test_a_payout_statement_is_announced_to_the_providers_admins(on_commit):
+    from tests.redemption.test_settlement import _batch
+
+    world = handed_out_cheques()
+    member, site = accredited_provider_member(services=[world.service], role=MemberRole.ADMIN)
+    _english(member)
+    cheques_redeem(actor=actor_for(member), codes=world.codes[:2], service=world.service, site=site)
+    Redemption.objects.update(created_at=timezone.now() - timedelta(days=1))
+    _batch(operator_membership())
+    payout = Payout.objects.get(provider=member.organisation)
+
+    with on_commit():
+        payout_statement_render(payout_id=payout.pk)
+
+    (logged,) = Notification.objects.filter(template="statement_ready")
+    assert logged.organisation == member.organisation and logged.language == "en"
+    (message,) = [m for m in mail.outbox if m.to == [member.user.email]]
+    assert message.subject == logged.subject and message.body.startswith("Hello,")
 
 
 def test_a_password_reset_is_logged_for_operators_only_without_its_link(client):
