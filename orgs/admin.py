@@ -2,7 +2,15 @@
 
 from django.contrib import admin
 
-from .models import ApiToken, AuditEvent, Invitation, Membership, Organisation, User
+from .models import (
+    ApiToken,
+    AuditEvent,
+    Invitation,
+    Membership,
+    Notification,
+    Organisation,
+    User,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -51,3 +59,10 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "action", "actor", "organisation", "target_label", "ip")
     list_filter = ("action",)
     search_fields = ("action", "target_label")
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "recipient", "template", "organisation", "status")
+    list_filter = ("status", "template")
+    search_fields = ("recipient", "subject")

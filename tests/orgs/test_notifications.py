@@ -313,6 +313,21 @@ def test_the_log_cannot_be_rewritten_or_deleted_in_the_database():
     assert logged.body != "rewritten"
 
 
+def test_the_admin_shows_the_log_but_cannot_change_or_delete_it(admin_client):
+    admin = funder_membership()
+    (logged,) = email_on_commit(
+        to=["a@example.org"],
+        template="invitation",
+        organisation=admin.organisation,
+        context={"organisation": "X", "role": "Agent", "inviter": "Y", "url": "u"},
+    )
+    assert admin_client.get("/admin/orgs/notification/").status_code == 200
+    delete = admin_client.post(f"/admin/orgs/notification/{logged.pk}/delete/", {"post": "yes"})
+    change = admin_client.post(f"/admin/orgs/notification/{logged.pk}/change/", {"body": "x"})
+    assert delete.status_code == 403 and change.status_code in (302, 403)
+    assert Notification.objects.get(pk=logged.pk).body == logged.body
+
+
 # --- « Messages envoyés » -------------------------------------------------------------------
 
 
