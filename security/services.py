@@ -136,12 +136,13 @@ def totp_device_confirm(
     _refuse_wrong_code([device], throttled_until)
 
 
-def two_factor_verify(*, user: User, token: str) -> Device:
+def two_factor_verify(*, actor: Actor, token: str) -> Device:
     """The confirmed device (authenticator, else a backup code) that accepts ``token``.
 
     A backup code works once. Raises ``ValidationFailed`` (field ``token``) otherwise; failures
     are counted per device and slow the next attempts down.
     """
+    user = actor.user
     code = _clean_code(token)
     if not code:
         raise ValidationFailed(_("Saisissez le code."), field="token", code="required")
@@ -154,7 +155,7 @@ def two_factor_verify(*, user: User, token: str) -> Device:
         for device in devices:
             if device.verify_token(code):
                 audit_record(
-                    actor=Actor(user=user),
+                    actor=actor,
                     action="security.two_factor.verified",
                     target=user,
                     data={"device": "backup_code" if isinstance(device, StaticDevice) else "app"},
@@ -178,7 +179,7 @@ def two_factor_disable(*, actor: Actor, token: str) -> None:
     if not user_has_two_factor(user=user):
         raise Conflict(_("La double authentification n'est pas activée."), code="not_enabled")
     # The code is checked (and consumed) in its own transaction so that failures stay counted.
-    two_factor_verify(user=user, token=token)
+    two_factor_verify(actor=actor, token=token)
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user).delete()
         StaticDevice.objects.filter(user=user).delete()
@@ -188,7 +189,7 @@ def two_factor_disable(*, actor: Actor, token: str) -> None:
 def backup_codes_regenerate(*, actor: Actor, token: str) -> list[str]:
     """Replace the backup codes after a valid code; the old ones stop working."""
     user = actor.user
-    two_factor_verify(user=user, token=token)
+    two_factor_verify(actor=actor, token=token)
     with transaction.atomic():
         codes = _backup_codes_replace(user=user)
         audit_record(actor=actor, action="security.two_factor.backup_codes_renewed", target=user)

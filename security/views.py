@@ -110,7 +110,9 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            device = services.two_factor_verify(user=request.user, token=form.cleaned_data["token"])
+            device = services.two_factor_verify(
+                actor=actor_from_request(request), token=form.cleaned_data["token"]
+            )
         except DomainError as exc:
             form_add_error(form, exc)
         else:

@@ -87,7 +87,11 @@ def test_scans_back_to_back_fill_the_basket_once_each_and_are_redeemed_then_canc
     expect(basket.locator("input[name=codes]")).to_have_count(4)
     refused = page.locator("[data-refused]")
     expect(refused).to_contain_text("Code mal saisi (vérifiez les caractères)")
-    page.wait_for_function(f"(window.__verdictTimings || []).length === {len(scans)}")
+    # A function, not an expression string: Playwright evals expression strings in the page,
+    # which the Content Security Policy refuses.
+    page.wait_for_function(
+        "count => (window.__verdictTimings || []).length === count", arg=len(scans)
+    )
     timings = page.evaluate("window.__verdictTimings")
 
     print("\nEnter → verdict (ms):")
