@@ -352,5 +352,7 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
+        # Lock-outs are warnings; each ordinary attempt would be an INFO line.
+        "axes": {"level": "WARNING"},
     },
 }
