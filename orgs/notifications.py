@@ -92,6 +92,7 @@ def email_on_commit(
 
     ``organisation`` is whose "Messages envoyés" page shows the message (None: operators only).
     ``secrets`` names context values (personal links) that are sent but masked in the log.
+    ``send_now`` queues the e-mail at once instead (:func:`email_now`).
     """
     languages = _language_of(to)
     fallback = language or settings.LANGUAGE_CODE
