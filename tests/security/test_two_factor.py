@@ -353,3 +353,24 @@ def test_the_setup_page_is_refused_once_two_factor_is_on(funder_admin, client_fo
     assert response.status_code == 302
     assert response["Location"] == "/mon-compte/"
     assert TOTPDevice.objects.filter(user=funder_admin.user).count() == 1
+
+
+def test_an_htmx_request_without_the_second_factor_sends_the_whole_page_to_the_set_up():
+    client = _password_only_client(_operator())
+
+    response = client.post("/commandes/apercu/", {}, headers={"HX-Request": "true"})
+
+    assert response["HX-Redirect"].startswith(f"{SETUP}?next=")
+
+
+def test_a_session_opened_before_the_check_existed_is_checked_too():
+    operator = _operator()
+    client = _password_only_client(operator)
+    session = client.session
+    del session["second_factor_state"]  # what the sign-in records
+    session.save()
+
+    response = client.get("/organisations/")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(SETUP)
