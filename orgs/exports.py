@@ -7,7 +7,8 @@ from django.utils.translation import gettext_lazy as _
 
 from aptic.exports import Column, field_choices
 
-from .models import Accreditation, Membership
+from .models import Accreditation, Membership, Notification
+from .notifications import EMAIL_KINDS
 from .templatetags.ui import audit_details
 
 
@@ -33,6 +34,27 @@ MEMBER_COLUMNS = [
     Column(_("Rôle"), "role", choices=field_choices(Membership, "role")),
     Column(_("Depuis"), "created_at", "date"),
 ]
+
+ORGANISATION_COLUMNS = [
+    Column(_("Nom"), "name"),
+    Column(_("Rôles"), lambda organisation: ", ".join(organisation.role_labels())),
+    Column(_("SIRET"), "siret"),
+    Column(_("Code postal"), "postcode"),
+    Column(_("Commune"), "city"),
+    Column(_("Département"), "departement"),
+]
+
+
+def notification_columns(*, with_organisation: bool) -> list[Column]:
+    return [
+        Column(_("Date"), "created_at", "datetime"),
+        *([Column(_("Organisation"), "organisation.name")] if with_organisation else []),
+        Column(_("Destinataire"), "recipient"),
+        Column(_("Type"), "template", choices=list(EMAIL_KINDS.items())),
+        Column(_("Objet"), "subject"),
+        Column(_("État"), "status", choices=field_choices(Notification, "status")),
+    ]
+
 
 ACCREDITATION_COLUMNS = [
     Column(_("Structure"), lambda acc: acc.legal_name or acc.organisation.name),

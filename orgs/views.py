@@ -18,7 +18,7 @@ from aptic.errors import DomainError, form_add_error
 from . import selectors, services
 from .audit import actor_from_request, client_ip
 from .decorators import membership_required
-from .exports import MEMBER_COLUMNS, audit_columns
+from .exports import MEMBER_COLUMNS, ORGANISATION_COLUMNS, audit_columns, notification_columns
 from .forms import (
     ApiTokenForm,
     AuditedSetPasswordForm,
@@ -93,6 +93,15 @@ def switch_membership(request: HttpRequest) -> HttpResponse:
 @membership_required("organisations:view_all")
 def organisation_list(request: HttpRequest) -> HttpResponse:
     organisations = selectors.organisation_list(membership=request.membership)
+    if fmt := exports.requested_format(request):
+        return exports.export_response(
+            request,
+            rows=organisations,
+            columns=ORGANISATION_COLUMNS,
+            filename="organisations",
+            fmt=fmt,
+            title=_("Organisations"),
+        )
     return render(request, "orgs/organisation_list.html", {"organisations": organisations})
 
 
@@ -367,6 +376,15 @@ def notification_list(request: HttpRequest) -> HttpResponse:
         date_from=filters.get("date_from"),
         date_to=filters.get("date_to"),
     )
+    if fmt := exports.requested_format(request):
+        return exports.export_response(
+            request,
+            rows=found,
+            columns=notification_columns(with_organisation=sees_all),
+            filename="messages-envoyes",
+            fmt=fmt,
+            title=_("Messages envoyés"),
+        )
     page = Paginator(found, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

@@ -421,6 +421,17 @@ def _scene_ledger(count: int):
     return funder, reverse("vouchers:account")
 
 
+def _scene_messages(count: int):
+    from tests.vouchers.helpers import approved_order
+
+    funder = funder_membership()
+    programme = ProgrammeFactory(funder=funder.organisation)
+    operator = operator_membership()
+    for _ in range(count):
+        approved_order(lines={5: 1}, funder=funder, operator=operator, programme=programme)
+    return funder, reverse("notification_list")
+
+
 SCENES = {
     "orders": _scene_orders,
     "booklets": _scene_booklets,
@@ -428,6 +439,7 @@ SCENES = {
     "redemptions": _scene_redemptions,
     "audit": _scene_audit,
     "ledger": _scene_ledger,
+    "messages": _scene_messages,
 }
 
 
@@ -569,3 +581,42 @@ def test_the_account_export_has_the_funders_ledger_entries(client_for):
     values = list(sheet.iter_rows(min_row=2, values_only=True))
     assert [(row[2], round(row[4] * 100)) for row in values] == shown
     assert {row[3] for row in values} == {order.reference}
+
+
+def test_messages_sent_export_has_the_organisations_messages_only(client_for):
+    from orgs.models import Notification
+    from tests.vouchers.helpers import approved_order
+
+    funder = funder_membership()
+    approved_order(lines={5: 1}, funder=funder)
+    approved_order(lines={5: 1})  # another funder's messages
+    mine = Notification.objects.filter(organisation=funder.organisation)
+    assert mine.exists()
+    client = client_for(funder)
+    url = reverse("notification_list")
+    assert f"{url}?export=csv" in client.get(url).content.decode()
+    rows = csv_rows(export(client, url, "csv"))
+    assert rows[0] == ["Date", "Destinataire", "Type", "Objet", "État"]
+    assert sorted(row[3] for row in rows[1:]) == sorted(mine.values_list("subject", flat=True))
+    assert "Commande validée" in {row[2] for row in rows[1:]}
+
+
+def test_operators_export_the_organisations_and_the_funders_balances(client_for):
+    operator = operator_membership()
+    funder = funder_membership(name="Département de la Gironde")
+    order = issued_order(lines={5: 2}, funder=funder)
+    client = client_for(operator)
+    rows = csv_rows(export(client, reverse("organisation_list"), "csv"))
+    assert rows[0][:3] == ["Nom", "Rôles", "SIRET"]
+    assert "Département de la Gironde" in {row[0] for row in rows[1:]}
+    url = reverse("vouchers:balances")
+    page = client.get(url)
+    assert f"{url}?export=xlsx" in page.content.decode()
+    sheet = xlsx_sheet(export(client, url, "xlsx"))
+    values = {row[0]: row for row in sheet.iter_rows(min_row=2, values_only=True)}
+    assert (
+        Decimal(str(values["Département de la Gironde"][1]))
+        == Decimal(order.face_value_cents) / 100
+    )
+    # Balances are operators' only.
+    assert export(client_for(funder), url, "csv").status_code == 403

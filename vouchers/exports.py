@@ -82,6 +82,15 @@ def _ledger_reference(entry) -> str:
     return ""
 
 
+BALANCE_COLUMNS = [
+    Column(_("Commanditaire"), "funder_name"),
+    Column(_("Versé"), "paid_in_cents", "money"),
+    Column(_("Frais de gestion"), "fee_cents", "money"),
+    Column(_("Remboursé aux lieux"), "paid_out_cents", "money"),
+    Column(_("Rendu (avoirs)"), "returned_cents", "money"),
+    Column(_("Détenu"), "held_cents", "money"),
+]
+
 LEDGER_COLUMNS = [
     Column(_("Date"), "created_at", "datetime"),
     Column(_("Programme"), "programme.name"),

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_safe
 from aptic import exports
 from orgs.decorators import membership_required
 
-from ..exports import LEDGER_COLUMNS
+from ..exports import BALANCE_COLUMNS, LEDGER_COLUMNS
 from ..selectors import ledger as selectors
 
 PAGE_SIZE = 50
@@ -101,6 +101,15 @@ def balances(request: HttpRequest) -> HttpResponse:
     form = AtDateForm(request.GET or None)
     at = (form.cleaned_data["au"] if form.is_valid() else None) or timezone.localdate()
     rows = selectors.operator_balances(membership=request.membership, at=at)
+    if fmt := exports.requested_format(request):
+        return exports.export_response(
+            request,
+            rows=rows,
+            columns=BALANCE_COLUMNS,
+            filename=f"soldes-{at:%Y-%m-%d}",
+            fmt=fmt,
+            title=_("Soldes"),
+        )
     return render(
         request,
         "vouchers/ledger/balances.html",
