@@ -432,6 +432,13 @@ def _scene_messages(count: int):
     return funder, reverse("notification_list")
 
 
+def _scene_programmes(count: int):
+    funder = funder_membership()
+    for _ in range(count):
+        ProgrammeFactory(funder=funder.organisation)
+    return funder, reverse("vouchers:programme_list")
+
+
 SCENES = {
     "orders": _scene_orders,
     "booklets": _scene_booklets,
@@ -440,6 +447,7 @@ SCENES = {
     "audit": _scene_audit,
     "ledger": _scene_ledger,
     "messages": _scene_messages,
+    "programmes": _scene_programmes,
 }
 
 
@@ -620,3 +628,16 @@ def test_operators_export_the_organisations_and_the_funders_balances(client_for)
     )
     # Balances are operators' only.
     assert export(client_for(funder), url, "csv").status_code == 403
+
+
+def test_a_funder_exports_its_programmes_and_not_another_funders(client_for):
+    funder = funder_membership(name="Ville de Bordeaux")
+    mine = ProgrammeFactory(funder=funder.organisation, name="Chèque APTIC Bordeaux")
+    ProgrammeFactory(name="Chèque APTIC Gironde")  # another funder's
+    client = client_for(funder)
+    url = reverse("vouchers:programme_list")
+    assert f"{url}?export=csv" in client.get(url).content.decode()
+    rows = csv_rows(export(client, url, "csv"))
+    assert [row[0] for row in rows[1:]] == ["Chèque APTIC Bordeaux"]
+    assert rows[1][1] == mine.categories.get().name
+    assert rows[1][2:4] == ["Ville de Bordeaux", "10,00"]

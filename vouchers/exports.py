@@ -18,6 +18,25 @@ def _full_name(user) -> str:
     return user.get_full_name() if user else ""
 
 
+def _sizes(programme) -> str:
+    return " / ".join(str(size) for size in programme.booklet_sizes)
+
+
+PROGRAMME_COLUMNS = [
+    Column(_("Programme"), "name"),
+    Column(_("Services"), lambda p: " · ".join(c.name for c in p.categories.all())),
+    Column(_("Commanditaire"), "funder.name"),
+    Column(_("Chèque"), "cheque_value_cents", "money"),
+    Column(_("Chéquiers"), _sizes),
+    Column(_("Valable jusqu'au"), "valid_until", "date"),
+    Column(_("Tolérance (jours)"), "tolerance_days", "int"),
+    Column(_("Validité (mois après la remise)"), "validity_months", "int"),
+    Column(_("Territoire"), lambda p: ", ".join(p.departements or [])),
+    Column(_("Frais (pb)"), "fee_rate_bp", "int"),
+    Column(_("Ouvert"), lambda p: _("oui") if p.is_active else _("non")),
+]
+
+
 def order_columns(*, with_funder: bool) -> list[Column]:
     return [
         Column(_("Référence"), "reference"),

@@ -16,7 +16,7 @@ from orgs.decorators import membership_required
 from orgs.permissions import membership_has_permission
 
 from .. import selectors
-from ..exports import order_columns
+from ..exports import PROGRAMME_COLUMNS, order_columns
 from ..forms import (
     ApproveOrderForm,
     OrderForm,
@@ -33,11 +33,17 @@ from ..services import programmes as programme_services
 
 @membership_required("orders:view")
 def programme_list(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "vouchers/programme_list.html",
-        {"programmes": selectors.programme_list(membership=request.membership)},
-    )
+    programmes = selectors.programme_list(membership=request.membership)
+    if fmt := exports.requested_format(request):
+        return exports.export_response(
+            request,
+            rows=programmes,
+            columns=PROGRAMME_COLUMNS,
+            filename="programmes",
+            fmt=fmt,
+            title=_("Programmes"),
+        )
+    return render(request, "vouchers/programme_list.html", {"programmes": programmes})
 
 
 def _programme_form(request, programme=None):
