@@ -28,6 +28,7 @@ from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.http import FileResponse, HttpRequest, StreamingHttpResponse
 from django.utils import timezone
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from orgs.audit import Actor, actor_from_request, audit_record
 
@@ -179,7 +180,8 @@ def _xlsx_value(value: Any, kind: Kind) -> Any:
         return _local(value).date()
     if kind in ("date", "datetime"):
         return value
-    return neutralise(str(value))
+    # Control characters are not allowed in the XML of a sheet: openpyxl would refuse the cell.
+    return neutralise(ILLEGAL_CHARACTERS_RE.sub("", str(value)))
 
 
 def xlsx_write(handle: Any, rows: Iterable[Any], columns: Sequence[Column], title: str) -> None:

@@ -105,6 +105,15 @@ def test_rows_beyond_a_sheets_limit_go_on_to_a_second_sheet_with_the_header(monk
     ]
 
 
+def test_control_characters_typed_into_a_field_do_not_break_the_workbook():
+    from aptic import exports
+
+    handle = io.BytesIO()
+    exports.xlsx_write(handle, ["bon\x07 n\x1b°\x00 12"], [Column("Bon", lambda v: v)], "x")
+    assert load_workbook(handle).active["A2"].value == "bon n° 12"
+    assert csv_text("bon\x07", "text") == "bon\x07"  # CSV carries them as they are
+
+
 def test_a_column_reads_a_dotted_path_and_stops_at_a_missing_link():
     column = Column("x", "holder.name")
     assert column.read(Booklet(holder=None)) is None
