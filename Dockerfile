@@ -59,4 +59,7 @@ USER aptic
 EXPOSE 8000
 
 # Shell form so WEB_CONCURRENCY is read at container start; exec so gunicorn gets the signals.
-CMD ["sh", "-c", "exec gunicorn aptic.wsgi:application --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-4} --access-logfile -"]
+# Threaded workers: they keep scanners' connections alive (the best of the configurations
+# bench/redeem.py compares), and their liveness heartbeat does not wait on a request, so a long
+# streamed export (a million rows) is not killed by the worker timeout.
+CMD ["sh", "-c", "exec gunicorn aptic.wsgi:application --bind 0.0.0.0:8000 --worker-class gthread --workers ${WEB_CONCURRENCY:-4} --threads ${WEB_THREADS:-4} --access-logfile -"]
