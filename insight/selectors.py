@@ -19,7 +19,13 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from orgs.models import Accreditation, AccreditationStatus, Membership, Organisation
-from redemption.models import Payout, PayoutStatus, RedemptionLine, RedemptionStatus
+from redemption.models import (
+    BatchStatus,
+    Payout,
+    PayoutStatus,
+    RedemptionLine,
+    RedemptionStatus,
+)
 from vouchers.models import AgeBracket, Booklet, Programme, Situation
 from vouchers.selectors.stock import held_stock
 
@@ -538,6 +544,8 @@ def provider_dashboard(
             batch__period_end__gte=period.start,
             batch__period_end__lt=next_month(period.end),
         )
+        # As on the provider's payouts page: a batch still being computed shows nothing yet.
+        .exclude(batch__status=BatchStatus.COMPUTING)
         .values("status", month=TruncMonth("batch__period_end", output_field=DateField()))
         .annotate(amount=Sum("amount_cents"))
         .order_by()

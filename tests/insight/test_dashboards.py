@@ -217,6 +217,24 @@ def test_a_provider_sees_only_its_own_redemptions_and_payouts(client_for):
     assert figures(response)["Chèques encaissés sur la période"] == 6
 
 
+def test_a_provider_sees_no_payout_of_a_batch_still_being_computed(client_for):
+    """As on its payouts page: amounts of a batch in computation are not shown yet."""
+    from redemption.models import BatchStatus, SettlementBatch
+
+    world = funded_world(booklets=2, redeem_per_booklet=2)
+    batch = batch_create(
+        actor=actor_for(operator_membership()),
+        period_end=timezone.localdate() - timedelta(days=1),
+    )
+    batch_compute(batch_id=batch.pk)
+    assert Payout.objects.filter(provider=world.provider.organisation).exists()
+    SettlementBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.COMPUTING)
+
+    shown = charts(client_for(world.provider).get(PROVIDER))
+
+    assert all(not any(series.values) for series in shown["remboursements"].series)
+
+
 def test_a_distributor_sees_its_stock_and_each_agents_hand_outs(client_for):
     world = funded_world(booklets=3, redeem_per_booklet=0)
     response = client_for(world.funder).get(DISTRIBUTOR)
