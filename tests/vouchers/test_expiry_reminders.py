@@ -75,11 +75,33 @@ def test_a_second_run_the_same_day_sends_nothing(holders, on_commit):
     assert Notification.objects.filter(template="booklets_expiring").count() == sent
 
 
-def test_warned_only_thirty_and_seven_days_before_the_last_valid_day(holders, on_commit):
+def test_warned_once_at_thirty_and_once_at_seven_days_before_the_last_valid_day(holders, on_commit):
     with on_commit():
+        assert booklets_expiry_warn(today=TODAY - timedelta(days=1)) == 0  # 31 days left
+        assert booklets_expiry_warn(today=TODAY) == 2
         assert booklets_expiry_warn(today=TODAY + timedelta(days=1)) == 0
+        assert booklets_expiry_warn(today=TODAY + timedelta(days=22)) == 0  # 8 days left
         assert booklets_expiry_warn(today=TODAY + timedelta(days=23)) == 2
-    assert all("7 jours" in m.subject for m in mail.outbox)
+        assert booklets_expiry_warn(today=TODAY + timedelta(days=29)) == 0
+        assert booklets_expiry_warn(today=TODAY + timedelta(days=31)) == 0  # ended
+    subjects = [m.subject for m in mail.outbox]
+    assert sum("30 jours" in s for s in subjects) == 2
+    assert sum("7 jours" in s for s in subjects) == 2
+
+
+def test_a_missed_day_is_caught_up_by_the_next_run_with_the_days_really_left(holders, on_commit):
+    """The worker was down on the day 30 days before: the next run still warns, once."""
+    with on_commit():
+        assert booklets_expiry_warn(today=TODAY + timedelta(days=3)) == 2
+        assert booklets_expiry_warn(today=TODAY + timedelta(days=4)) == 0
+    assert all("plus que 27 jours" in m.subject for m in mail.outbox)
+
+
+def test_a_run_already_past_the_seven_day_mark_sends_only_that_warning(holders, on_commit):
+    with on_commit():
+        assert booklets_expiry_warn(today=TODAY + timedelta(days=26)) == 2
+    assert len(mail.outbox) == 2
+    assert all("plus que 4 jours" in m.subject for m in mail.outbox)
 
 
 def test_nobody_is_warned_when_every_booklet_was_handed_out(on_commit):
