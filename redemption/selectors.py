@@ -52,7 +52,7 @@ def fraud_signals(*, membership: Membership, days: int = 7) -> dict:
     from django.db.models import Count
     from django.utils import timezone
 
-    from .models import Lockout, ScanAttempt
+    from .models import Lockout, Reason, ScanAttempt
 
     since = timezone.now() - timedelta(days=days)
     failures = (
@@ -71,6 +71,15 @@ def fraud_signals(*, membership: Membership, days: int = 7) -> dict:
             .select_related("organisation")
             .order_by("-started_at")[:50]
         ),
-        "failures": list(failures),
+        # Each reason with its label, as the counter shows it (the code stays for the API).
+        "failures": [
+            {
+                **row,
+                "reason_label": Reason(row["reason"]).label
+                if row["reason"] in Reason
+                else row["reason"],
+            }
+            for row in failures
+        ],
         "days": days,
     }

@@ -10,10 +10,10 @@ from django.db import NotSupportedError, connections, router
 from django.db.models import prefetch_related_objects
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from aptic import rows
+from aptic.dates import date_at_time
 from orgs.models import Accreditation, AccreditationSite, Organisation, ServiceCategory
 from vouchers import codes
 from vouchers.models import Booklet, BookletStatus, Cheque, ChequeStatus, Programme
@@ -52,7 +52,7 @@ def _redeemed_detail(cheque: Cheque, provider: Organisation) -> str:
     if line is None or line.redemption.provider_id != provider.pk:
         return _("Ce chèque a déjà été encaissé.")
     redemption = line.redemption
-    when = date_format(timezone.localtime(redemption.created_at), "d/m/Y à H:i")
+    when = date_at_time(redemption.created_at)
     where = redemption.site.name if redemption.site else redemption.provider.name
     return _("Déjà encaissé chez vous le %(when)s (%(where)s).") % {"when": when, "where": where}
 

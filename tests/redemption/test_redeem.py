@@ -288,6 +288,7 @@ def test_operators_see_the_lockout_alert_and_providers_cannot(
     page = client_for(operator_admin).get("/alertes/")
     assert page.status_code == 200
     text = page.content.decode()
-    assert member.organisation.name in text and "unknown_cheque" in text
+    assert member.organisation.name in text and "Chèque inconnu" in text
+    assert "unknown_cheque" not in text  # the label people read, not the API code
     assert "Aucune suspension en cours." not in text
     assert client_for(member).get("/alertes/").status_code == 403
