@@ -229,6 +229,11 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Aptic <ne-pas-repondre@aptic.fr>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# How many reverse proxies in front of the server append to X-Forwarded-For (orgs.audit.client_ip):
+# the client is that many hops from the right. 0: the header is ignored (anyone can write it) and
+# the connection's address is the client. The compose stack, behind its one proxy, sets 1.
+TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
+
 # Abuse limits at the counters (per minute) and the lock-out after repeated failures.
 REDEEM_RATE_PER_MEMBERSHIP = env.int("REDEEM_RATE_PER_MEMBERSHIP", default=120)
 REDEEM_RATE_PER_IP = env.int("REDEEM_RATE_PER_IP", default=240)

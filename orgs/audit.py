@@ -6,9 +6,11 @@ event commits or rolls back with the change it describes.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
@@ -44,12 +46,26 @@ class Actor:
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    # Behind the reverse proxy the first X-Forwarded-For hop is the client; gunicorn is only
-    # reachable through the proxy in the production shape (docker-compose).
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if forwarded:
-        return forwarded.split(",")[0].strip() or None
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address, for log-in lock-outs, rate limits and the audit log.
+
+    X-Forwarded-For is written by whoever sends the request: only the hops appended by our own
+    proxies can be believed. Each proxy appends the address it received the request from, so with
+    ``TRUSTED_PROXIES`` = N in front of the server, the client is the N-th hop from the right;
+    anything further left is the client's own writing. With 0 (the default: nothing trusted in
+    front), the header is ignored and the connection's address is the client.
+    """
+    remote_addr = request.META.get("REMOTE_ADDR") or None
+    trusted = settings.TRUSTED_PROXIES
+    if trusted <= 0:
+        return remote_addr
+    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    hops = [hop for hop in hops if hop]
+    if len(hops) < trusted:
+        return remote_addr  # reached the server without passing every proxy
+    try:
+        return str(ipaddress.ip_address(hops[-trusted]))
+    except ValueError:
+        return remote_addr
 
 
 def actor_from_request(request: HttpRequest) -> Actor:

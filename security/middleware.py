@@ -1,12 +1,18 @@
 """Second sign-in step: a person with an authenticator enters a code before anything else, and
 operators' staff without one set it up first.
 
-Runs after ``OTPMiddleware`` (``request.user.is_verified()``). Requests authenticated by an API
-token pass: token authentication happens in the API view, and a token is itself a long random
-secret created from a verified session (see README, "Security").
+Runs after ``OTPMiddleware`` (``request.user.is_verified()``) and ``CurrentMembershipMiddleware``
+(``request.membership``). API requests carrying an ``Authorization: Token`` header are left to the
+API's token authentication, which DRF tries before the session (a wrong token is refused, never
+replaced by the session): a token is itself a long random secret created from a verified session
+(see README, "Security").
 
-Whether a person has an authenticator, or must have one, is read at sign-in and kept in the
-session, so that ordinary requests cost no query; the account pages update it when it changes.
+Whether a person has an authenticator is read at sign-in and kept in the session, so that
+ordinary requests cost no query; the account pages update it when it changes, and the second
+step corrects it when the authenticator was removed elsewhere. Whether one is *required* is
+decided again on every request from what is already loaded (the user row and the current
+membership with its organisation), so joining the operator, being made staff or having an
+operator membership reactivated during a live session takes effect at once.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from django.shortcuts import redirect
 from django.urls import Resolver404, resolve, reverse
 from django.utils.translation import gettext as _
 from django_htmx.http import HttpResponseClientRedirect
+
+from orgs.authentication import ApiTokenAuthentication
 
 from .selectors import user_second_factor_state
 
@@ -48,6 +56,23 @@ def second_factor_state(request: HttpRequest) -> tuple[bool, bool]:
     return bool(state[0]), bool(state[1])
 
 
+def second_factor_required(request: HttpRequest) -> bool:
+    """Must the signed-in person of this request use a second factor, as things stand now?
+
+    No query: the user row and ``request.membership`` (with its organisation) are loaded by the
+    authentication and membership middlewares. The state noted at sign-in still counts, so a
+    person with an operator membership who acts for another organisation stays held to it.
+    """
+    user = request.user
+    membership = getattr(request, "membership", None)
+    return (
+        user.is_staff
+        or user.is_superuser
+        or (membership is not None and membership.organisation.is_operator)
+        or second_factor_state(request)[1]
+    )
+
+
 def second_factor_state_set(request: HttpRequest, *, has_device: bool) -> None:
     """After set-up or removal in this session."""
     _had, required = second_factor_state(request)
@@ -60,13 +85,18 @@ class TwoFactorMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = request.user
-        if not user.is_authenticated or user.is_verified() or self._is_open(request):
+        if (
+            not user.is_authenticated
+            or user.is_verified()
+            or self._is_open(request)
+            or self._carries_api_token(request)
+        ):
             return self.get_response(request)
-        has_device, required = second_factor_state(request)
+        has_device, _required = second_factor_state(request)
         if has_device:
             target = "two_factor_verify"
             detail = _("Saisissez votre code de double authentification pour continuer.")
-        elif required:
+        elif second_factor_required(request):
             target = "two_factor_setup"
             detail = _("Les comptes de l'opérateur doivent activer la double authentification.")
         else:
@@ -77,6 +107,15 @@ class TwoFactorMiddleware:
         if getattr(request, "htmx", False):
             return HttpResponseClientRedirect(url)
         return redirect(url)
+
+    @staticmethod
+    def _carries_api_token(request: HttpRequest) -> bool:
+        """An API request with ``Authorization: Token …``: the token authenticates it, or it is
+        refused (401), before the session is looked at."""
+        if not request.path.startswith("/api/"):
+            return False
+        scheme = request.META.get("HTTP_AUTHORIZATION", "").split(maxsplit=1)
+        return bool(scheme) and scheme[0].lower() == ApiTokenAuthentication.keyword.lower()
 
     @staticmethod
     def _is_open(request: HttpRequest) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from urllib.parse import urlencode
 
 import segno
 from django.conf import settings
@@ -24,7 +25,7 @@ from orgs.decorators import membership_required
 
 from . import selectors, services
 from .forms import CodeForm, SetupCodeForm
-from .middleware import second_factor_state_set
+from .middleware import second_factor_required, second_factor_state_set
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -34,6 +35,10 @@ def _next_url(request: HttpRequest) -> str:
     ):
         return wanted
     return "/"
+
+
+def _with_next(name: str, request: HttpRequest) -> HttpResponse:
+    return redirect(f"{reverse(name)}?{urlencode({'next': _next_url(request)})}")
 
 
 def _secret_text(device) -> str:
@@ -67,6 +72,11 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
     try:
         device = services.totp_device_start(actor=actor)
     except DomainError as exc:
+        if exc.code == "two_factor_enabled" and not request.user.is_verified():
+            # Set up in another browser since this session began: the session owes a code, and
+            # the account page would send it back here.
+            second_factor_state_set(request, has_device=True)
+            return _with_next("two_factor_verify", request)
         messages.info(request, exc.message)
         return redirect("my_account")
     form = SetupCodeForm(request.POST or None)
@@ -105,7 +115,14 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
 @login_required
 def two_factor_verify(request: HttpRequest) -> HttpResponse:
     """The second sign-in step: a code from the app (or a backup code) for this session."""
-    if request.user.is_verified() or not selectors.user_has_two_factor(user=request.user):
+    if request.user.is_verified():
+        return redirect(_next_url(request))
+    if not selectors.user_has_two_factor(user=request.user):
+        # Turned off in another browser, or removed by support, since this session began: the
+        # session stops expecting a code, else the next page would send it back here for ever.
+        second_factor_state_set(request, has_device=False)
+        if second_factor_required(request):
+            return _with_next("two_factor_setup", request)
         return redirect(_next_url(request))
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -133,3 +133,43 @@ def test_a_refused_operation_writes_no_event(funder_admin):
     with pytest.raises(Exception, match="au moins un administrateur"):
         membership_change_role(actor=funder, membership=funder_admin, role="agent")
     assert AuditEvent.objects.count() == before
+
+
+# --- The client IP ------------------------------------------------------------------------------
+
+
+def _request(remote_addr="203.0.113.7", forwarded=None):
+    from django.test import RequestFactory
+
+    extra = {"HTTP_X_FORWARDED_FOR": forwarded} if forwarded is not None else {}
+    return RequestFactory().get("/", REMOTE_ADDR=remote_addr, **extra)
+
+
+def test_without_a_trusted_proxy_the_client_ip_is_the_connections_address():
+    from orgs.audit import client_ip
+
+    assert client_ip(_request(forwarded="10.9.8.7")) == "203.0.113.7"
+    assert client_ip(_request()) == "203.0.113.7"
+
+
+@pytest.mark.parametrize(
+    ("trusted", "forwarded", "expected"),
+    [
+        (1, "198.51.100.5", "198.51.100.5"),
+        (1, "10.9.8.7, 198.51.100.5", "198.51.100.5"),  # the left part is the client's writing
+        (1, " 10.9.8.7 ,198.51.100.5 ", "198.51.100.5"),
+        (2, "10.9.8.7, 198.51.100.5, 192.0.2.1", "198.51.100.5"),
+        (2, "198.51.100.5", "203.0.113.7"),  # fewer hops than proxies: the connection's address
+        (1, "", "203.0.113.7"),
+        (1, "pas une adresse", "203.0.113.7"),
+        (1, "2001:db8::1", "2001:db8::1"),
+    ],
+)
+def test_behind_trusted_proxies_the_client_is_the_hop_the_outermost_proxy_appended(
+    settings, trusted, forwarded, expected
+):
+    from orgs.audit import client_ip
+
+    settings.TRUSTED_PROXIES = trusted
+
+    assert client_ip(_request(forwarded=forwarded)) == expected

@@ -177,3 +177,62 @@ def test_only_operator_admins_lift_lock_outs(client_for, operator_admin, funder_
         assert client.post(f"/connexions-bloquees/{attempt.pk}/lever/").status_code == 403
 
     assert AccessAttempt.objects.filter(pk=attempt.pk).exists()
+
+
+# --- The IP the lock-out counts against --------------------------------------------------------
+
+
+def test_a_forged_x_forwarded_for_does_not_escape_the_lock_out(funder_admin):
+    # Without a trusted proxy (the default) the header is the client's own writing: ignored.
+    client = Client()
+    email = funder_admin.user.email
+
+    statuses = [
+        client.post(
+            "/connexion/",
+            {"username": email, "password": "pas le bon"},
+            REMOTE_ADDR="203.0.113.7",
+            HTTP_X_FORWARDED_FOR=f"10.0.0.{n}",
+        ).status_code
+        for n in range(6)
+    ]
+    right = client.post(
+        "/connexion/",
+        {"username": email, "password": PASSWORD},
+        REMOTE_ADDR="203.0.113.7",
+        HTTP_X_FORWARDED_FOR="10.0.0.99",
+    )
+
+    assert statuses == [200, 200, 200, 200, 429, 429]
+    assert right.status_code == 429
+    assert not _signed_in(client)
+    attempt = AccessAttempt.objects.get(username=email)
+    assert attempt.ip_address == "203.0.113.7"
+
+
+def test_behind_one_trusted_proxy_the_hop_it_appended_is_the_client(funder_admin, settings):
+    settings.TRUSTED_PROXIES = 1
+    client = Client()
+    email = funder_admin.user.email
+
+    # The client forges the left part; the proxy appends the address it saw.
+    statuses = [
+        client.post(
+            "/connexion/",
+            {"username": email, "password": "pas le bon"},
+            REMOTE_ADDR="172.18.0.1",
+            HTTP_X_FORWARDED_FOR=f"10.0.0.{n}, 198.51.100.23",
+        ).status_code
+        for n in range(5)
+    ]
+
+    assert statuses == [200, 200, 200, 200, 429]
+    assert AccessAttempt.objects.get(username=email).ip_address == "198.51.100.23"
+    # Another client behind the same proxy is not locked out.
+    other = client.post(
+        "/connexion/",
+        {"username": email, "password": PASSWORD},
+        REMOTE_ADDR="172.18.0.1",
+        HTTP_X_FORWARDED_FOR="198.51.100.24",
+    )
+    assert other.status_code == 302

@@ -374,3 +374,113 @@ def test_a_session_opened_before_the_check_existed_is_checked_too():
 
     assert response.status_code == 302
     assert response["Location"].startswith(SETUP)
+
+
+# --- "Required" follows the session, not only the sign-in ------------------------------------
+
+
+def test_joining_the_operator_while_signed_in_sends_the_person_to_enrolment(
+    operator_admin, funder_admin, client_for, django_capture_on_commit_callbacks
+):
+    from tests.orgs.test_accounts import _invite
+
+    client = client_for(funder_admin)  # a funder: signed in with the password only
+    assert client.get("/").status_code == 200
+    token = _invite(
+        operator_admin,
+        lambda: django_capture_on_commit_callbacks(execute=True),
+        email=funder_admin.user.email,
+        role="admin",
+    )
+
+    joined = client.post(f"/invitation/{token}/")
+
+    assert joined.status_code == 302
+    for name in ("vouchers:order_queue", "token_list", "home"):
+        response = client.get(reverse(name))
+        assert response.status_code == 302, name
+        assert response["Location"].startswith(f"{SETUP}?next="), name
+    api = client.get("/api/v1/me/")
+    assert api.status_code == 403
+    assert api.json()["code"] == "two_factor_required"
+
+
+def test_a_person_made_staff_during_the_session_must_enrol(funder_admin, client_for):
+    client = client_for(funder_admin)
+    assert client.get("/").status_code == 200
+    funder_admin.user.is_staff = True
+    funder_admin.user.save(update_fields=["is_staff"])
+
+    response = client.get("/")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(f"{SETUP}?next=")
+
+
+def test_an_operator_whose_authenticator_was_removed_meanwhile_lands_on_the_set_up_page():
+    operator = _operator()
+    confirmed_totp_device(operator.user)
+    client = Client()
+    _sign_in(client, operator.user.email)  # the session notes "has an authenticator"
+    TOTPDevice.objects.filter(user=operator.user).delete()  # support removed a lost phone
+
+    response = client.get("/organisations/", follow=True)
+
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0].startswith(f"{SETUP}?next=")
+    assert "Activer la double authentification" in _text(response)
+
+
+def test_a_funder_who_turned_two_factor_off_elsewhere_is_not_sent_round_in_circles(funder_admin):
+    confirmed_totp_device(funder_admin.user)
+    client = Client()
+    _sign_in(client, funder_admin.user.email)
+    TOTPDevice.objects.filter(user=funder_admin.user).delete()  # turned off in another browser
+
+    response = client.get("/", follow=True)
+
+    assert response.status_code == 200
+    assert response.redirect_chain == [(f"{VERIFY}?next=%2F", 302), ("/", 302)]
+    assert client.get("/").status_code == 200  # the session now knows
+
+
+def test_a_person_who_set_up_an_authenticator_elsewhere_is_asked_for_a_code_not_sent_round(
+    operator_admin, funder_admin, client_for, django_capture_on_commit_callbacks
+):
+    from tests.orgs.test_accounts import _invite
+
+    client = client_for(funder_admin)
+    confirmed_totp_device(funder_admin.user)  # set up in another browser
+    token = _invite(
+        operator_admin,
+        lambda: django_capture_on_commit_callbacks(execute=True),
+        email=funder_admin.user.email,
+    )
+    client.post(f"/invitation/{token}/")
+
+    response = client.get("/organisations/", follow=True)
+
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0].startswith(f"{VERIFY}?next=")
+
+
+def test_an_api_token_works_beside_a_session_still_waiting_for_its_code(client_for):
+    from orgs.audit import Actor
+    from orgs.services import api_token_create
+
+    operator = _operator()
+    client = _password_only_client(operator)
+    _token, key = api_token_create(actor=Actor.system(), membership=operator, name="scanner")
+
+    with_token = client.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Token {key}")
+    with_a_wrong_token = client.get("/api/v1/me/", HTTP_AUTHORIZATION="Token pas-un-jeton")
+    session_only = client.get("/api/v1/me/")
+
+    assert with_token.status_code == 200
+    # A wrong token is refused: it never falls back to the unverified session.
+    assert with_a_wrong_token.status_code == 401
+    assert session_only.status_code == 403
+    assert session_only.json()["code"] == "two_factor_required"
+    # Outside the API the header opens nothing.
+    page = client.get("/organisations/", HTTP_AUTHORIZATION=f"Token {key}")
+    assert page.status_code == 302

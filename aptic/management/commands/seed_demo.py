@@ -1,4 +1,5 @@
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 
 from orgs.demo import (
     DEMO_TOTP_KEY_BASE32,
@@ -11,9 +12,26 @@ from vouchers.demo import seed_vouchers
 
 
 class Command(BaseCommand):
-    help = "Load the demo data (idempotent) and print every demo login."
+    help = (
+        "Load the demo data (idempotent) and print every demo login. Development only: the "
+        "passwords and the operators' TOTP key are published in the README."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--allow-without-debug",
+            action="store_true",
+            help="Run although DEBUG is off (a throw-away demo stack, never a production one).",
+        )
 
     def handle(self, *args, **options):
+        if not settings.DEBUG and not options["allow_without_debug"]:
+            # Operator admins with a published password and TOTP key would be a way in.
+            raise CommandError(
+                "seed_demo creates accounts whose password and authenticator key are published "
+                "in the README, so it only runs with DEBUG on. On a throw-away demo stack (never "
+                "a production one), pass --allow-without-debug."
+            )
         logins = seed_organisations()
         for line in [*seed_vouchers(), *seed_accreditations(), *seed_settlement()]:
             self.stdout.write(f"  {line}")
