@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
@@ -10,6 +11,7 @@ from rest_framework.views import APIView
 
 from orgs.api_permissions import HasPerm, current_membership
 from orgs.audit import actor_from_request
+from orgs.models import Postcode
 
 from .models import AgeBracket, Booklet, BookletStatus, Gender, Situation
 from .services.distribution import Person, booklet_assign
@@ -85,6 +87,16 @@ class AssignInput(serializers.Serializer):
     first_name = serializers.CharField(max_length=150, help_text="Used for the limit, not stored.")
     birth_date = serializers.DateField(help_text="Used for the limit, not stored.")
     override_reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+    def validate_postcode(self, value: str) -> str:
+        # As at the counter: the receipt lists the places nearest to a real postcode.
+        if not Postcode.objects.filter(code=value).exists():
+            raise serializers.ValidationError(
+                _("Le code postal %(cp)s n'existe pas : vérifiez-le avec la personne.")
+                % {"cp": value},
+                code="unknown_postcode",
+            )
+        return value
 
 
 class ReceiptOutput(serializers.Serializer):

@@ -11,6 +11,8 @@ import re
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from orgs.models import Postcode
+
 from .models import AgeBracket, Gender, Situation
 from .selectors.counter import booklet_number_normalise
 
@@ -131,6 +133,13 @@ class BeneficiaryForm(forms.Form):
         if not _FIVE_DIGITS.match(postcode):
             raise forms.ValidationError(
                 _("Le code postal doit comporter 5 chiffres."), code="invalid_postcode"
+            )
+        # The receipt lists the accredited places nearest to it: it must be a real one.
+        if not Postcode.objects.filter(code=postcode).exists():
+            raise forms.ValidationError(
+                _("Le code postal %(cp)s n'existe pas : vérifiez-le avec la personne."),
+                code="unknown_postcode",
+                params={"cp": postcode},
             )
         return postcode
 

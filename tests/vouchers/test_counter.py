@@ -395,6 +395,10 @@ def test_without_javascript_a_hand_over_redirects_normally(world, client_for):
         ),
         ({"last_name": "", "birth_date": "pas une date"}, ["Ce champ est obligatoire."]),
         ({"birth_date": "2099-01-01"}, ["Date de naissance invalide."]),
+        (
+            {"postcode": "99999"},
+            ["Le code postal 99999 n'existe pas : vérifiez-le avec la personne."],
+        ),
         ({"gender": "licorne"}, ["Sélectionnez un choix valide."]),
     ],
 )

@@ -223,6 +223,7 @@ def test_the_assign_api_hides_other_organisations_booklets(api_for, funder):
     [
         {"age_bracket": "99+"},
         {"postcode": "3300"},
+        {"postcode": "99999"},
         {"birth_date": "1990-13-45"},
         {"birth_date": "2030-01-01"},
         {"last_name": ""},
