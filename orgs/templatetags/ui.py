@@ -39,6 +39,20 @@ def audit_details(data: dict | None) -> list[tuple[str, str]]:
 
 
 @register.filter
+def percent_from_bp(rate_bp: int | None) -> str:
+    """Basis points as a French percentage: 400 → « 4 % », 450 → « 4,5 % », 425 → « 4,25 % »."""
+    if rate_bp is None:
+        return ""
+    whole, rest = divmod(int(rate_bp), 100)
+    if not rest:
+        number = str(whole)
+    else:
+        decimals = 1 if rest % 10 == 0 else 2
+        number = number_format(rate_bp / 100, decimal_pos=decimals, use_l10n=True)
+    return f"{number}\u00a0%"
+
+
+@register.filter
 def euros(cents: int | None) -> str:
     """Integer cents as French money: 1000 → « 10,00 € » (non-breaking spaces)."""
     if cents is None:

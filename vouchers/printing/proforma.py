@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
-from django.utils.formats import number_format
 
 from orgs.models import Organisation
+from orgs.templatetags.ui import percent_from_bp
 
 from .design import FIXED_CREATED
 
@@ -43,14 +43,8 @@ class ProformaLine:
 
 
 def fee_rate_label(rate_bp: int) -> str:
-    """Basis points as a French percentage: 400 → « 4 % », 450 → « 4,5 % », 425 → « 4,25 % »."""
-    whole, rest = divmod(rate_bp, 100)
-    if not rest:
-        number = str(whole)
-    else:
-        decimals = 1 if rest % 10 == 0 else 2
-        number = number_format(rate_bp / 100, decimal_pos=decimals, use_l10n=True)
-    return f"{number}\u00a0%"
+    """Basis points as a French percentage: 400 → « 4 % » (as on the web pages)."""
+    return percent_from_bp(rate_bp)
 
 
 def proforma_context(order: Order, *, issued_on: date | None = None) -> dict:
