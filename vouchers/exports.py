@@ -1,5 +1,5 @@
-"""Columns of the vouchers lists' CSV and XLSX exports (orders, booklets, movements, follow-up,
-the funder's account). The rows come from the same selectors as the pages."""
+"""Columns of the vouchers lists' CSV and XLSX exports (orders, booklets, hand-outs, movements,
+follow-up, the funder's account). The rows come from the same selectors as the pages."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from aptic.exports import Column, field_choices
 
-from .models import Booklet, BookletMovement, LedgerEntry, Order
+from .models import Beneficiary, Booklet, BookletMovement, LedgerEntry, Order
 
 
 def _order_lines(order) -> str:
@@ -64,6 +64,39 @@ def booklet_columns(*, with_holder: bool) -> list[Column]:
         *([Column(_("Structure relais"), "holder.name")] if with_holder else []),
         Column(_("Remis le"), "assigned_at", "datetime"),
     ]
+
+
+def _replacement_number(booklet) -> str:
+    # Read from select_related; without a replacement the reverse one-to-one raises an
+    # AttributeError subclass (no query).
+    replacement = getattr(booklet, "replacement", None)
+    return replacement.number if replacement else ""
+
+
+# Only the beneficiary's pseudonymous profile: no name is stored, and the dedup key (an HMAC of
+# the names and birth date) never leaves the database.
+HANDOUT_COLUMNS = [
+    Column(_("Remis le"), "assigned_at", "datetime"),
+    Column(_("Numéro"), "number"),
+    Column(_("Programme"), "programme.name"),
+    Column(_("Chèques"), "size", "int"),
+    Column(_("Valeur"), "value_cents", "money"),
+    Column(_("Agent"), lambda booklet: _full_name(booklet.assigned_by)),
+    Column(_("Structure relais"), "holder.name"),
+    Column(_("Bénéficiaire"), "beneficiary.reference"),
+    Column(
+        _("Tranche d'âge"),
+        "beneficiary.age_bracket",
+        choices=field_choices(Beneficiary, "age_bracket"),
+    ),
+    Column(_("Genre"), "beneficiary.gender", choices=field_choices(Beneficiary, "gender")),
+    Column(
+        _("Situation"), "beneficiary.situation", choices=field_choices(Beneficiary, "situation")
+    ),
+    Column(_("Code postal"), "beneficiary.postcode"),
+    Column(_("État"), "status", choices=field_choices(Booklet, "status")),
+    Column(_("Remplacé par"), _replacement_number),
+]
 
 
 MOVEMENT_COLUMNS = [

@@ -234,3 +234,56 @@ class FollowUpFilterForm(forms.Form):
             "since": data.get("du"),
             "until": data.get("au"),
         }
+
+
+class HandOutFilterForm(forms.Form):
+    """The filters of the hand-outs list (GET). An invalid value is a field error: the list
+    then shows nothing rather than rows the caller did not ask for."""
+
+    programme = forms.ModelChoiceField(
+        label=_("Programme"), queryset=None, required=False, empty_label=_("Tous")
+    )
+    du = forms.DateField(
+        label=_("Remis du"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    au = forms.DateField(
+        label=_("au"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    agent = forms.ModelChoiceField(
+        label=_("Agent"), queryset=None, required=False, empty_label=_("Tous")
+    )
+    structure = forms.ModelChoiceField(
+        label=_("Structure relais"), queryset=None, required=False, empty_label=_("Toutes")
+    )
+
+    def __init__(self, *args, programmes, agents, distributors, **kwargs):
+        """``agents`` or ``distributors`` is None when the caller does not filter by it."""
+        super().__init__(*args, **kwargs)
+        self.fields["programme"].queryset = programmes
+        for name, choices in (("agent", agents), ("structure", distributors)):
+            if choices is None:
+                del self.fields[name]
+            else:
+                self.fields[name].queryset = choices
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("du"), data.get("au")
+        if since and until and since > until:
+            self.add_error("au", _("La fin de la période doit suivre son début."))
+        return data
+
+    def filters(self) -> dict:
+        """The selector's keyword arguments; call only once the form is valid."""
+        data = self.cleaned_data
+        return {
+            "programme": data.get("programme"),
+            "since": data.get("du"),
+            "until": data.get("au"),
+            "agent": data.get("agent"),
+            "distributor": data.get("structure"),
+        }

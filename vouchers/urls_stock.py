@@ -1,4 +1,4 @@
-"""Distribution pages: booklets, allocation and return, movements, stock and follow-up."""
+"""Distribution pages: booklets, allocation and return, movements, stock, follow-up, hand-outs."""
 
 from django.urls import path
 
@@ -17,4 +17,5 @@ urlpatterns = [
     path("stock/", views.stock, name="stock"),
     path("suivi/", views.follow_up, name="follow_up"),
     path("suivi/export.csv", views.follow_up_csv, name="follow_up_csv"),
+    path("suivi/remises/", views.handout_list, name="handout_list"),
 ]

@@ -1,4 +1,5 @@
-"""Web pages of distribution: booklets, allocation and return, movements, stock, follow-up."""
+"""Web pages of distribution: booklets, allocation and return, movements, stock, follow-up,
+hand-outs."""
 
 from __future__ import annotations
 
@@ -21,16 +22,18 @@ from orgs.permissions import membership_has_permission
 from orgs.templatetags.ui import euros
 
 from .. import codes
-from ..exports import MOVEMENT_COLUMNS, booklet_columns, follow_up_columns
+from ..exports import HANDOUT_COLUMNS, MOVEMENT_COLUMNS, booklet_columns, follow_up_columns
 from ..forms_stock import (
     AllocationForm,
     BlockChequesForm,
     BlockForm,
     BookletFilterForm,
     FollowUpFilterForm,
+    HandOutFilterForm,
     ReturnForm,
 )
 from ..models import Booklet, BookletStatus, ChequeStatus
+from ..selectors import handouts as handout_selectors
 from ..selectors import stock as selectors
 from ..services import distribution
 
@@ -417,3 +420,57 @@ def follow_up_csv(request: HttpRequest) -> HttpResponse:
     ``suivi/?export=csv``."""
     _form, _filters, tables = _follow_up(request)
     return _follow_up_export(request, tables, "csv")
+
+
+# --- Hand-outs -------------------------------------------------------------------------------
+
+
+@membership_required("booklets:view")
+def handout_list(request: HttpRequest) -> HttpResponse:
+    """Each booklet handed to a beneficiary: a funder's, its own agents' for a distributor.
+
+    Invalid filters show their errors and no rows (nor an export): never rows not asked for.
+    """
+    membership = request.membership
+    organisation = membership.organisation
+    form = HandOutFilterForm(
+        request.GET or None,
+        programmes=handout_selectors.handout_filter_programmes(membership=membership),
+        agents=(
+            handout_selectors.handout_filter_agents(membership=membership)
+            if organisation.is_distributor
+            else None
+        ),
+        distributors=(
+            handout_selectors.handout_filter_distributors(membership=membership)
+            if organisation.is_funder or organisation.is_operator
+            else None
+        ),
+    )
+    valid = not form.is_bound or form.is_valid()
+    handouts = handout_selectors.handout_list(
+        membership=membership, **(form.filters() if form.is_bound and valid else {})
+    )
+    if not valid:
+        handouts = handouts.none()
+    elif fmt := exports.requested_format(request):
+        return exports.export_response(
+            request,
+            rows=handouts,
+            columns=HANDOUT_COLUMNS,
+            filename="remises-chequiers",
+            fmt=fmt,
+            title=_("Remises de chéquiers"),
+        )
+    page = Paginator(handouts, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "vouchers/stock/handout_list.html",
+        {
+            "form": form,
+            "page": page,
+            "valid": valid,
+            "query": _query_without_page(request),
+            "filtered": any(v for k, v in request.GET.items() if k not in exports.NOT_FILTERS),
+        },
+    )
