@@ -8,8 +8,9 @@ RETRY = {"autoretry_for": (Exception,), "retry_backoff": True, "retry_kwargs": {
 
 
 @shared_task(acks_late=True, **RETRY)
-def create_monthly_batch() -> int:
-    """Monthly: the batch of the redemptions up to the end of the previous month."""
+def create_monthly_batch() -> int | None:
+    """Monthly: the batch of the redemptions up to the end of the previous month (None: none)."""
+    from aptic.errors import ValidationFailed
     from orgs.audit import Actor
 
     from .models import SettlementBatch
@@ -18,7 +19,12 @@ def create_monthly_batch() -> int:
     existing = SettlementBatch.objects.filter(period_end=previous_month_end()).first()
     if existing is not None:
         return existing.pk
-    return batch_create(actor=Actor.system()).pk
+    try:
+        return batch_create(actor=Actor.system()).pk
+    except ValidationFailed as refused:
+        if refused.code == "nothing_to_settle":
+            return None  # a month without redemptions: no batch to approve
+        raise
 
 
 @shared_task(acks_late=True, **RETRY)

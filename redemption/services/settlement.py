@@ -86,6 +86,15 @@ def batch_create(*, actor: Actor, period_end: date | None = None) -> SettlementB
             field="period_end",
             code="period_not_closed",
         )
+    already = SettlementBatch.objects.filter(period_end=period_end).exists()
+    if not already and not _unsettled(period_end).exists():
+        # A batch of nothing would still ask a second operator for an approval.
+        raise ValidationFailed(
+            _("Aucun encaissement à rembourser jusqu'au %(date)s inclus.")
+            % {"date": period_end.strftime("%d/%m/%Y")},
+            field="period_end",
+            code="nothing_to_settle",
+        )
     try:
         with transaction.atomic():
             batch = SettlementBatch.objects.create(

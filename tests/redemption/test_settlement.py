@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
 
-from aptic.errors import Conflict, NotAllowed
+from aptic.errors import Conflict, NotAllowed, ValidationFailed
 from orgs.audit import Actor
 from orgs.models import Accreditation, AuditEvent, BankStatus, MemberRole
 from redemption.models import (
@@ -114,6 +114,16 @@ def test_a_computation_killed_halfway_is_finished_with_the_same_totals(setup):
     assert batch_compute(batch_id=batch.pk).total_cents == 12000  # a late retry changes nothing
 
 
+def test_a_period_without_redemptions_to_settle_gets_no_batch(setup):
+    _world, _providers, operator, _second = setup
+    with pytest.raises(ValidationFailed) as refused:
+        batch_create(actor=actor_for(operator), period_end=timezone.localdate() - timedelta(days=2))
+    assert refused.value.code == "nothing_to_settle"
+    assert "Aucun encaissement à rembourser" in str(refused.value.message)
+    assert not SettlementBatch.objects.exists()
+    assert not AuditEvent.objects.filter(action="redemption.batch.created").exists()
+
+
 def test_one_batch_per_period(setup):
     _world, _providers, operator, second = setup
     batch = _batch(operator)
@@ -197,7 +207,13 @@ def test_the_statement_lists_masked_cheques_and_the_total(setup):
 
 
 def test_the_monthly_schedule_creates_the_previous_months_batch(setup):
+    from redemption.services.settlement import previous_month_end
     from redemption.tasks import create_monthly_batch
+
+    assert create_monthly_batch() is None  # nothing redeemed last month: no batch to approve
+    assert not SettlementBatch.objects.exists()
+    last_month = timezone.make_aware(datetime.combine(previous_month_end(), datetime.min.time()))
+    Redemption.objects.update(created_at=last_month)
 
     batch_id = create_monthly_batch()
     assert create_monthly_batch() == batch_id  # idempotent
