@@ -38,16 +38,4 @@ def directory_search(
     if postcode:
         return rank_by_distance(postcode=postcode, candidates=candidates, limit=len(candidates))
     candidates.sort(key=lambda c: (c.departement, c.city.casefold(), c.name.casefold(), c.pk))
-    return [
-        NearbyProvider(
-            pk=c.pk,
-            name=c.name,
-            address=c.address,
-            postcode=c.postcode,
-            city=c.city,
-            distance_km=None,
-            services=list(c.services),
-            organisation=c.organisation,
-        )
-        for c in candidates
-    ]
+    return [NearbyProvider.of(c) for c in candidates]

@@ -41,6 +41,19 @@ class ProviderCandidate:
     services: list[str] = field(default_factory=list)
     organisation: str = ""
 
+    @classmethod
+    def of(cls, candidate: ProviderCandidate, distance_km: float | None = None) -> NearbyProvider:
+        return cls(
+            pk=candidate.pk,
+            name=candidate.name,
+            address=candidate.address,
+            postcode=candidate.postcode,
+            city=candidate.city,
+            distance_km=distance_km,
+            services=list(candidate.services),
+            organisation=candidate.organisation,
+        )
+
 
 @dataclass(frozen=True)
 class NearbyProvider:
@@ -136,16 +149,7 @@ def rank_by_distance(
         ranked.append(
             (
                 key,
-                NearbyProvider(
-                    pk=candidate.pk,
-                    name=candidate.name,
-                    address=candidate.address,
-                    postcode=candidate.postcode,
-                    city=candidate.city,
-                    distance_km=distance,
-                    services=list(candidate.services),
-                    organisation=candidate.organisation,
-                ),
+                NearbyProvider.of(candidate, distance),
             )
         )
     ranked.sort(key=lambda pair: pair[0])

@@ -483,17 +483,7 @@ def _places(cheque: Cheque) -> tuple[list[NearbyProvider], bool]:
         return [], False
     # No position to rank from: places of the programme's département(s), without distances.
     return [
-        NearbyProvider(
-            pk=c.pk,
-            name=c.name,
-            address=c.address,
-            postcode=c.postcode,
-            city=c.city,
-            distance_km=None,
-            services=list(c.services),
-            organisation=c.organisation,
-        )
-        for c in provider_candidates(departements=territory)[:NEARBY_PLACES]
+        NearbyProvider.of(c) for c in provider_candidates(departements=territory)[:NEARBY_PLACES]
     ], False
 
 
