@@ -41,19 +41,6 @@ class ProviderCandidate:
     services: list[str] = field(default_factory=list)
     organisation: str = ""
 
-    @classmethod
-    def of(cls, candidate: ProviderCandidate, distance_km: float | None = None) -> NearbyProvider:
-        return cls(
-            pk=candidate.pk,
-            name=candidate.name,
-            address=candidate.address,
-            postcode=candidate.postcode,
-            city=candidate.city,
-            distance_km=distance_km,
-            services=list(candidate.services),
-            organisation=candidate.organisation,
-        )
-
 
 @dataclass(frozen=True)
 class NearbyProvider:
@@ -67,6 +54,19 @@ class NearbyProvider:
     distance_km: float | None
     services: list[str] = field(default_factory=list)
     organisation: str = ""
+
+    @classmethod
+    def of(cls, candidate: ProviderCandidate, distance_km: float | None = None) -> NearbyProvider:
+        return cls(
+            pk=candidate.pk,
+            name=candidate.name,
+            address=candidate.address,
+            postcode=candidate.postcode,
+            city=candidate.city,
+            distance_km=distance_km,
+            services=list(candidate.services),
+            organisation=candidate.organisation,
+        )
 
 
 def provider_candidates(
