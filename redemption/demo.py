@@ -1,5 +1,5 @@
 """Demo settlement for `manage.py seed_demo` (idempotent): redemptions over the last two months,
-a paid batch for the month before last and one awaiting approval for last month.
+a batch for the month before last paid today and one awaiting approval for last month.
 
 Expects the demo organisations, the vouchers demo (handed-out booklets of the Gironde programme)
 and the accreditations (Cap Numérique and La Cabane du Web approved, bank details verified).
@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from orgs.audit import Actor
 from orgs.models import Accreditation, AccreditationSite, BankStatus, Membership
+from vouchers.demo import demo_at, demo_backdate_hand_out
 from vouchers.models import Booklet, BookletStatus, Cheque, ChequeStatus
 from vouchers.services.distribution import Person, booklet_assign
 
@@ -109,6 +110,8 @@ def _hand_out_more(needed: int) -> int:
             age_bracket="60-74",
             postcode="33000",
         )
+        # Before the demo redemptions (which start two months back), like vouchers.demo's.
+        demo_backdate_hand_out(booklet.pk, demo_at(3, 28, 11, index))
         handed += 1
         if _available_cheques().count() >= needed:
             break
@@ -175,7 +178,7 @@ def _euros(cents: int) -> str:
 
 
 def _paid_batch(claire: Actor, karim: Actor) -> SettlementBatch | None:
-    """The month before last: created by Claire, approved and paid by Karim."""
+    """The month before last: created by Claire, approved and paid (today) by Karim."""
     period_end = _month_start(1) - timedelta(days=1)
     batch = SettlementBatch.objects.filter(period_end=period_end).first()
     if batch is not None:
@@ -186,19 +189,10 @@ def _paid_batch(claire: Actor, karim: Actor) -> SettlementBatch | None:
     batch = batch_compute(batch_id=batch.pk)
     batch = batch_approve(actor=karim, batch=batch)
     batch = batch_export(actor=karim, batch=batch, execution_date=timezone.localdate())
-    month = _month_start(1)
-    batch = batch_mark_paid(actor=karim, batch=batch, paid_on=month.replace(day=6))
-    # Demo only: the services stamp "now"; the batch's steps are moved to the first days of
-    # last month so that its timeline reads like a real month (the SEPA file keeps today).
-    SettlementBatch.objects.filter(pk=batch.pk).update(
-        created_at=_at(month.replace(day=2), 9),
-        computed_at=_at(month.replace(day=2), 9, 2),
-        approved_at=_at(month.replace(day=3), 10),
-        exported_at=_at(month.replace(day=3), 10, 5),
-        paid_at=_at(month.replace(day=6), 16),
-    )
-    batch.refresh_from_db()
-    return batch
+    # Not backdated, unlike the redemptions: marking paid writes the funders' ledger rows, which
+    # are append-only (a PostgreSQL trigger refuses UPDATE) and so keep today's date; the
+    # batch's own steps and payment date stay today too, so that they match those rows.
+    return batch_mark_paid(actor=karim, batch=batch, paid_on=timezone.localdate())
 
 
 def _pending_batch(claire: Actor) -> SettlementBatch | None:

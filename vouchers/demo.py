@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time, timedelta
 
 from django.utils import timezone
 
 from orgs.audit import Actor
 from orgs.models import Membership
 
-from .models import BookletMovement, BookletStatus, Order, OrderStatus, Programme, ServiceCategory
+from .models import (
+    Beneficiary,
+    Booklet,
+    BookletMovement,
+    BookletStatus,
+    Order,
+    OrderStatus,
+    PrintRun,
+    Programme,
+    ServiceCategory,
+)
 from .services.distribution import Person, booklet_assign, booklets_allocate
 from .services.issuance import order_issue
 from .services.orders import order_approve, order_create, order_submit
@@ -32,6 +42,52 @@ CATALOGUE = [
     ("Sécurité et vie privée en ligne", "Mots de passe, arnaques, données personnelles."),
     ("Parentalité numérique", "Accompagner ses enfants, contrôle parental, ENT de l'école."),
 ]
+
+
+def demo_month_start(months_back: int) -> date:
+    """The first day of the month ``months_back`` months before the current one."""
+    first = timezone.localdate().replace(day=1)
+    for _ in range(months_back):
+        first = (first - timedelta(days=1)).replace(day=1)
+    return first
+
+
+def demo_at(months_back: int, day: int, hour: int, minute: int = 0) -> datetime:
+    """A local time on ``day`` of the month ``months_back`` months before the current one."""
+    return datetime.combine(
+        demo_month_start(months_back).replace(day=day),
+        time(hour, minute),
+        tzinfo=timezone.get_current_timezone(),
+    )
+
+
+def demo_backdate_hand_out(booklet_id: int, at: datetime) -> None:
+    """Demo only: the hand-out service stamps "now"; move a demo hand-out (the booklet's
+    ``assigned_at`` and its beneficiary's record) to ``at``, before the demo redemptions."""
+    Booklet.objects.filter(pk=booklet_id).update(assigned_at=at)
+    Beneficiary.objects.filter(booklets__pk=booklet_id).update(created_at=at)
+
+
+def _backdate_order(order: Order) -> None:
+    """Demo only: the services stamp "now"; the printed Gironde order is moved about four
+    months back (submitted, paid, approved and issued then) so that the cheques exist before
+    the demo allocations, hand-outs and redemptions. The cheques' expiry is the programme's end
+    date, so they stay valid. The ledger and the audit log are append-only (a PostgreSQL
+    trigger refuses UPDATE): their rows keep the day the demo was loaded."""
+    issued = demo_at(4, 7, 11)
+    Order.objects.filter(pk=order.pk).update(
+        created_at=demo_at(4, 2, 9, 30),
+        submitted_at=demo_at(4, 2, 9, 45),
+        payment_received_on=demo_month_start(4).replace(day=4),
+        approved_at=issued,
+        issued_at=issued + timedelta(minutes=1),
+    )
+    Order.objects.filter(pk=order.pk, printed_at__isnull=False).update(printed_at=demo_at(4, 9, 15))
+    Booklet.objects.filter(order=order).update(created_at=issued + timedelta(minutes=1))
+    PrintRun.objects.filter(order=order).update(started_at=issued + timedelta(minutes=1))
+    PrintRun.objects.filter(order=order, finished_at__isnull=False).update(
+        finished_at=demo_at(4, 9, 15)
+    )
 
 
 def _actor(email: str, slug: str) -> Actor:
@@ -69,9 +125,16 @@ def _seed_distribution(funder: Actor, programme: Programme) -> list[str]:
     booklets_allocate(
         actor=funder, distributor=funder.organisation, programme=programme, size=10, count=3
     )
+    # Demo only: the services stamp "now"; the allocations are moved to early in the month
+    # after the order's issuance (three months back), before the hand-outs below.
+    movements = BookletMovement.objects.filter(to_organisation__isnull=False).order_by("pk")
+    for index, movement in enumerate(movements):
+        at = demo_at(3, 4 + index, 10)
+        BookletMovement.objects.filter(pk=movement.pk).update(created_at=at)
+        movement.booklets.update(allocated_at=at)
     handed = 0
-    for (agent, movement), person in zip(
-        [(ccas, to_ccas)] * 4 + [(begles, to_begles)] * 2, DEMO_PEOPLE, strict=True
+    for index, ((agent, movement), person) in enumerate(
+        zip([(ccas, to_ccas)] * 4 + [(begles, to_begles)] * 2, DEMO_PEOPLE, strict=True)
     ):
         booklet = movement.booklets.filter(status=BookletStatus.ALLOCATED).order_by("number")[0]
         last, first, born, age, postcode, gender, situation = person
@@ -84,6 +147,8 @@ def _seed_distribution(funder: Actor, programme: Programme) -> list[str]:
             gender=gender,
             situation=situation,
         )
+        # Before the first demo redemption (early two months back): see redemption.demo.
+        demo_backdate_hand_out(booklet.pk, demo_at(3, 12 + 3 * index, 14))
         handed += 1
     return [f"18 booklets allocated to 3 distributors, {handed} handed out"]
 
@@ -159,9 +224,10 @@ def seed_vouchers() -> list[str]:
             actor=operator,
             order=order,
             payment_reference="VIR-GIRONDE-2026-11",
-            payment_received_on=timezone.localdate(),
+            payment_received_on=timezone.localdate(),  # moved back by _backdate_order
         )
         order_issue(order_id=order.pk)  # the task does it too; this call is then a no-op
+        _backdate_order(order)
         summary.append(f"{order.reference}: 30 booklets, approved and issued (printing queued)")
     if not Order.objects.filter(programme=bordeaux_programme).exists():
         order = order_create(

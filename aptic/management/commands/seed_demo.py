@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from insight.services import insight_refresh
 from orgs.demo import (
     DEMO_TOTP_KEY_BASE32,
     DEMO_TOTP_KEY_HEX,
@@ -35,6 +36,8 @@ class Command(BaseCommand):
         logins = seed_organisations()
         for line in [*seed_vouchers(), *seed_accreditations(), *seed_settlement()]:
             self.stdout.write(f"  {line}")
+        # The dashboards read tallies: rebuild them from the (backdated) demo rows.
+        insight_refresh()
         self.stdout.write(self.style.SUCCESS("Demo data ready. Logins (e-mail / password):"))
         width = max(len(email) for email, *_ in logins)
         for email, password, organisation, role in logins:
