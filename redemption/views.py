@@ -414,6 +414,8 @@ def redemption_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "redemption": redemption,
             "lines": lines,
             "cancellable": _cancellable(membership, redemption),
+            # ?confirmer=1: the cancel button's second step, which restates what cancelling does.
+            "confirming": request.GET.get("confirmer") == "1",
             "cancel_deadline": _cancel_deadline(redemption),
             "again_url": again,
         },

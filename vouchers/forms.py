@@ -169,7 +169,9 @@ class OrderForm(forms.Form):
 
 class ApproveOrderForm(forms.Form):
     payment_reference = forms.CharField(
-        label=_("Référence du paiement ou du bon de commande"), max_length=100
+        label=_("Référence du paiement ou du bon de commande"),
+        max_length=100,
+        error_messages={"required": _("Indiquez la référence du paiement ou du bon de commande.")},
     )
     payment_received_on = forms.DateField(
         label=_("Reçu le"),
@@ -179,4 +181,8 @@ class ApproveOrderForm(forms.Form):
 
 
 class RejectOrderForm(forms.Form):
-    reason = forms.CharField(label=_("Motif du refus"), widget=forms.Textarea(attrs={"rows": 3}))
+    reason = forms.CharField(
+        label=_("Motif du refus"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": _("Indiquez le motif du refus.")},
+    )

@@ -128,10 +128,22 @@ def test_scans_back_to_back_fill_the_basket_once_each_and_are_redeemed_then_canc
     expect(receipt.locator(".redemption-code")).to_have_count(4)
     screenshot(page, "redeem-receipt")
 
-    page.get_by_role("button", name="Annuler cet encaissement").click()
+    # Cancelling takes a second step that says what it undoes; keeping it changes nothing.
+    page.get_by_role("link", name="Annuler cet encaissement").click()
+    confirmation = page.get_by_role("region", name="Annuler cet encaissement ?")
+    expect(confirmation).to_contain_text("Les 4 chèques redeviendront utilisables")
+    expect(confirmation).to_contain_text("40,00\u00a0€")
+    screenshot(page, "redeem-receipt-cancel-confirmation")
+    confirmation.get_by_role("link", name="Garder l'encaissement").click()
+    expect(page.get_by_role("region", name="Annuler cet encaissement ?")).to_have_count(0)
+    expect(receipt).not_to_contain_text("Encaissement annulé")
+
+    page.get_by_role("link", name="Annuler cet encaissement").click()
+    page.get_by_role("button", name="Confirmer l'annulation").click()
     expect(page.locator(".messages")).to_contain_text("Encaissement annulé")
     expect(receipt).to_contain_text("Encaissement annulé")
-    expect(page.get_by_role("button", name="Annuler cet encaissement")).to_have_count(0)
+    expect(page.get_by_role("link", name="Annuler cet encaissement")).to_have_count(0)
+    expect(page.get_by_role("button", name="Confirmer l'annulation")).to_have_count(0)
     screenshot(page, "redeem-receipt-cancelled")
     assert errors == []
 

@@ -318,6 +318,46 @@ def test_cancel_within_24_hours_frees_the_cheques(agent, provider, world):
     assert "déjà annulé" in body(agent.get(again["Location"]))
 
 
+def test_cancelling_asks_for_a_confirmation_that_says_what_will_happen(agent, provider, world):
+    _member, site = provider
+    redeem(agent, world.codes[:2], site, world.service)
+    redemption = Redemption.objects.get()
+    detail = reverse("redemption:redemption_detail", args=[redemption.pk])
+    cancel = reverse("redemption:redemption_cancel", args=[redemption.pk])
+
+    receipt = body(agent.get(detail))
+    assert f'href="{detail}?confirmer=1#annulation"' in receipt  # a link, not a cancel form
+    assert f'action="{cancel}"' not in receipt and "Confirmer l'annulation" not in receipt
+
+    confirm = agent.get(detail, {"confirmer": "1"})
+    assert confirm.status_code == 200
+    html = body(confirm)
+    assert "Les 2 chèques redeviendront utilisables" in html
+    assert "cet encaissement de 20,00\u00a0€ ne vous sera pas remboursé" in html
+    form = re.search(rf'<form method="post" action="{cancel}">(.*?)</form>', html, re.S)
+    assert form and "csrfmiddlewaretoken" in form.group(1)
+    assert "Confirmer l'annulation" in form.group(1)
+    assert f'href="{detail}">Garder l\'encaissement</a>' in html
+    assert Redemption.objects.get().status == "active"  # asking cancels nothing
+
+    agent.post(cancel)
+    assert Redemption.objects.get().status == "cancelled"
+
+
+def test_no_confirmation_is_offered_for_a_redemption_that_cannot_be_cancelled(
+    agent, provider, world
+):
+    _member, site = provider
+    redeem(agent, world.codes[:1], site, world.service)
+    redemption = Redemption.objects.get()
+    Redemption.objects.filter(pk=redemption.pk).update(
+        created_at=timezone.now() - timedelta(hours=25)
+    )
+    detail = reverse("redemption:redemption_detail", args=[redemption.pk])
+    html = body(agent.get(detail, {"confirmer": "1"}))
+    assert "Confirmer l'annulation" not in html and "Annuler cet encaissement" not in html
+
+
 def test_after_24_hours_a_redemption_cannot_be_cancelled(agent, provider, world):
     _member, site = provider
     redeem(agent, world.codes[:1], site, world.service)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from django.core import mail
@@ -356,4 +358,117 @@ def test_an_order_of_an_ended_programme_cannot_be_approved(funder, operator, pro
             payment_received_on=timezone.localdate(),
         )
     assert refused.value.code == "programme_ended"
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.SUBMITTED
+
+
+# --- A refused approval or rejection keeps what was typed ---------------------------------------
+
+
+def _submitted(funder, programme) -> Order:
+    order = order_create(actor=funder, programme=programme, lines={5: 1})
+    return order_submit(actor=funder, order=order)
+
+
+def _field_html(html: str, name: str) -> str:
+    """The rendered ``<input>`` or ``<textarea>`` of the field ``name``."""
+    tag = re.search(rf'<textarea[^>]*name="{name}"[^>]*>.*?</textarea>', html, re.S) or re.search(
+        rf'<input[^>]*name="{name}"[^>]*>', html
+    )
+    assert tag, f"no field {name}"
+    return tag.group(0)
+
+
+def _assert_error_on_field(html: str, name: str, message: str) -> None:
+    field = _field_html(html, name)
+    assert 'aria-invalid="true"' in field
+    assert f'aria-describedby="id_{name}_error"' in field
+    error_list = re.search(rf'<ul class="errorlist" id="id_{name}_error">(.*?)</ul>', html, re.S)
+    assert error_list and message in unescape(error_list.group(1))
+
+
+def test_an_approval_without_payment_reference_shows_the_error_next_to_the_field(
+    client_for, funder, operator_admin, programme
+):
+    order = _submitted(funder, programme)
+    received = timezone.localdate() - timedelta(days=2)
+    response = client_for(operator_admin).post(
+        reverse("vouchers:order_approve", args=[order.pk]),
+        {"payment_reference": "  ", "payment_received_on": received.isoformat()},
+    )
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    _assert_error_on_field(
+        html, "payment_reference", "Indiquez la référence du paiement ou du bon de commande."
+    )
+    assert f'value="{received.isoformat()}"' in _field_html(html, "payment_received_on")
+    reason = _field_html(html, "reason")  # the other form is left as it was
+    assert "aria-invalid" not in reason and 'id="id_reason_error"' not in html
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.SUBMITTED
+    assert not AuditEvent.objects.filter(action="vouchers.order.approved").exists()
+
+
+def test_a_payment_received_in_the_future_is_refused_on_its_field(
+    client_for, funder, operator_admin, programme
+):
+    order = _submitted(funder, programme)
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    response = client_for(operator_admin).post(
+        reverse("vouchers:order_approve", args=[order.pk]),
+        {"payment_reference": "VIR-77", "payment_received_on": tomorrow.isoformat()},
+    )
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    _assert_error_on_field(
+        html, "payment_received_on", "La date de réception ne peut pas être dans le futur."
+    )
+    assert 'value="VIR-77"' in _field_html(html, "payment_reference")
+    assert "aria-invalid" not in _field_html(html, "payment_reference")
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.SUBMITTED
+    assert not AuditEvent.objects.filter(action="vouchers.order.approved").exists()
+
+
+def test_a_rejection_without_reason_shows_the_error_next_to_the_field(
+    client_for, funder, operator_admin, programme
+):
+    order = _submitted(funder, programme)
+    response = client_for(operator_admin).post(
+        reverse("vouchers:order_reject", args=[order.pk]), {"reason": ""}
+    )
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    _assert_error_on_field(html, "reason", "Indiquez le motif du refus.")
+    assert "aria-invalid" not in _field_html(html, "payment_reference")
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.SUBMITTED
+    assert not AuditEvent.objects.filter(action="vouchers.order.rejected").exists()
+
+
+def test_a_rejection_with_a_reason_is_recorded(client_for, funder, operator_admin, programme):
+    order = _submitted(funder, programme)
+    response = client_for(operator_admin).post(
+        reverse("vouchers:order_reject", args=[order.pk]), {"reason": "Paiement introuvable"}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("vouchers:order_detail", args=[order.pk])
+    rejected = Order.objects.get(pk=order.pk)
+    assert rejected.status == OrderStatus.REJECTED
+    assert rejected.rejection_reason == "Paiement introuvable"
+
+
+def test_an_approval_refused_for_the_whole_order_is_told_in_a_message(
+    client_for, funder, operator_admin, programme
+):
+    order = _submitted(funder, programme)
+    type(programme).objects.filter(pk=programme.pk).update(
+        valid_until=timezone.localdate() - timedelta(days=40), tolerance_days=0
+    )
+    client = client_for(operator_admin)
+    response = client.post(
+        reverse("vouchers:order_approve", args=[order.pk]),
+        {"payment_reference": "VIR-77", "payment_received_on": timezone.localdate().isoformat()},
+    )
+    assert response.status_code == 302
+    assert "est terminé" in unescape(client.get(response["Location"]).content.decode())
     assert Order.objects.get(pk=order.pk).status == OrderStatus.SUBMITTED

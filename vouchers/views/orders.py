@@ -247,9 +247,15 @@ def _timeline(order) -> list[tuple[str, str, object]]:
     ]
 
 
-@membership_required("orders:view")
-def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    order = selectors.order_get(membership=request.membership, pk=pk)
+def _order_page(
+    request: HttpRequest,
+    order,
+    *,
+    approve_form: ApproveOrderForm | None = None,
+    reject_form: RejectOrderForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The order page; a refused approval or rejection shows its bound form with its errors."""
     membership = request.membership
     is_funder = order.funder_id == membership.organisation_id
     context = {
@@ -269,10 +275,16 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
         and membership_has_permission(membership, "orders:cancel"),
         "can_approve": order.status == OrderStatus.SUBMITTED
         and membership_has_permission(membership, "orders:approve"),
-        "approve_form": ApproveOrderForm(),
-        "reject_form": RejectOrderForm(),
+        "approve_form": approve_form or ApproveOrderForm(),
+        "reject_form": reject_form or RejectOrderForm(),
     }
-    return render(request, "vouchers/order_detail.html", context)
+    return render(request, "vouchers/order_detail.html", context, status=status)
+
+
+@membership_required("orders:view")
+def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    order = selectors.order_get(membership=request.membership, pk=pk)
+    return _order_page(request, order)
 
 
 @membership_required("orders:view")
@@ -330,43 +342,52 @@ def order_queue(request: HttpRequest) -> HttpResponse:
     return render(request, "vouchers/order_queue.html", {"orders": orders})
 
 
+def _decide(
+    request: HttpRequest, pk: int, form, form_name: str, service, success: str
+) -> HttpResponse:
+    """Run an approval decision; a refusal re-renders the page with the form's field errors.
+
+    A refusal that names no field of the form (the order changed state meanwhile, the programme
+    ended) is told in a message on the order page instead: the form may no longer be shown.
+    """
+    order = selectors.order_get(membership=request.membership, pk=pk)
+    if form.is_valid():
+        try:
+            service(actor=actor_from_request(request), order=order, **form.cleaned_data)
+        except DomainError as exc:
+            if getattr(exc, "field", None) not in form.fields:
+                messages.error(request, str(exc.message))
+                return redirect("vouchers:order_detail", pk=order.pk)
+            form_add_error(form, exc)
+        else:
+            messages.success(request, success % {"ref": order.reference})
+            return redirect("vouchers:order_detail", pk=order.pk)
+    return _order_page(request, order, **{form_name: form}, status=400)
+
+
 @require_POST
 @membership_required("orders:approve")
 def order_approve(request: HttpRequest, pk: int) -> HttpResponse:
-    order = selectors.order_get(membership=request.membership, pk=pk)
-    form = ApproveOrderForm(request.POST)
-    if form.is_valid():
-        try:
-            order_services.order_approve(
-                actor=actor_from_request(request), order=order, **form.cleaned_data
-            )
-        except DomainError as exc:
-            form_add_error(form, exc)
-        else:
-            messages.success(
-                request,
-                _("Commande %(ref)s validée : les chéquiers sont émis puis mis en page.")
-                % {"ref": order.reference},
-            )
-            return redirect("vouchers:order_detail", pk=order.pk)
-    messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
-    return redirect("vouchers:order_detail", pk=order.pk)
+    return _decide(
+        request,
+        pk,
+        ApproveOrderForm(request.POST),
+        "approve_form",
+        order_services.order_approve,
+        _("Commande %(ref)s validée : les chéquiers sont émis puis mis en page."),
+    )
 
 
 @require_POST
 @membership_required("orders:approve")
 def order_reject(request: HttpRequest, pk: int) -> HttpResponse:
-    form = RejectOrderForm(request.POST)
-    if not form.is_valid():
-        selectors.order_get(membership=request.membership, pk=pk)  # 404 before anything else
-        messages.error(request, _("Indiquez le motif du refus."))
-        return redirect("vouchers:order_detail", pk=pk)
-    return _act(
+    return _decide(
         request,
         pk,
+        RejectOrderForm(request.POST),
+        "reject_form",
         order_services.order_reject,
         _("Commande %(ref)s refusée."),
-        reason=form.cleaned_data["reason"],
     )
 
 
