@@ -39,6 +39,14 @@ def audit_details(data: dict | None) -> list[tuple[str, str]]:
 
 
 @register.filter
+def audit_action(action: str) -> str:
+    """An audit action in words (see :mod:`orgs.audit_labels`)."""
+    from ..audit_labels import action_label
+
+    return action_label(action)
+
+
+@register.filter
 def percent_from_bp(rate_bp: int | None) -> str:
     """Basis points as a French percentage: 400 → « 4 % », 450 → « 4,5 % », 425 → « 4,25 % »."""
     if rate_bp is None:
