@@ -72,7 +72,10 @@ def judge(
     today = today or timezone.localdate()
     if code is None:
         return Verdict(
-            scanned, None, Reason.INVALID_CODE, _("Code mal saisi : vérifiez chaque caractère.")
+            scanned,
+            None,
+            Reason.INVALID_CODE,
+            _("Ce code ne peut pas exister : comparez-le caractère par caractère avec le chèque."),
         )
     if cheque is None:
         return Verdict(scanned, code, Reason.UNKNOWN_CHEQUE, _("Aucun chèque ne porte ce code."))
