@@ -362,6 +362,17 @@ def test_blocking_a_booklet_blocks_its_active_cheques_and_leaves_redeemed_ones(
     assert Cheque.objects.get(pk=redeemed.pk).blocked_reason == ""
 
 
+def test_blocking_is_offered_only_while_a_cheque_can_still_be_used(funder, distributor, client_for):
+    (booklet,) = stock_of(funder, {5: 1})
+    allocate(funder, distributor, programme=booklet.programme, size=5, count=1)
+    page = reverse("vouchers:booklet_detail", args=[booklet.number])
+    assert "Perte ou vol" in client_for(distributor).get(page).content.decode()
+
+    booklet.cheques.update(status=ChequeStatus.REDEEMED)
+
+    assert "Perte ou vol" not in client_for(distributor).get(page).content.decode()
+
+
 def test_blocking_without_a_reason_changes_nothing(funder, client_for):
     (booklet,) = stock_of(funder, {5: 1})
     answer = client_for(funder).post(

@@ -101,12 +101,14 @@ def _booklet_page(
     full_codes = selectors.may_see_full_codes(membership=membership, booklet=booklet)
     replacement = selectors.booklet_replacement(booklet=booklet)
     is_party = organisation.pk in (booklet.funder_id, booklet.holder_id)
+    active = [c for c in cheques if c.status == ChequeStatus.ACTIVE]
+    # Blocking protects cheques still usable; a booklet with none left has nothing to protect.
     can_block = (
         is_party
         and booklet.status != BookletStatus.BLOCKED
+        and bool(active)
         and membership_has_permission(membership, "booklets:block")
     )
-    active = [c for c in cheques if c.status == ChequeStatus.ACTIVE]
     replaceable = [c for c in cheques if c.status == ChequeStatus.BLOCKED]
     context = {
         "booklet": booklet,
