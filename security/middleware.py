@@ -26,6 +26,7 @@ from django.shortcuts import redirect
 from django.urls import Resolver404, resolve, reverse
 from django.utils.translation import gettext as _
 from django_htmx.http import HttpResponseClientRedirect
+from rest_framework.authentication import get_authorization_header
 
 from orgs.authentication import ApiTokenAuthentication
 
@@ -79,6 +80,15 @@ def second_factor_state_set(request: HttpRequest, *, has_device: bool) -> None:
     request.session[STATE_SESSION_KEY] = [has_device, required]
 
 
+def owes_second_factor(request: HttpRequest) -> bool:
+    """Has the signed-in person of this session still to give a code (or set one up)?"""
+    user = request.user
+    if not user.is_authenticated or user.is_verified():
+        return False
+    has_device, _required = second_factor_state(request)
+    return has_device or second_factor_required(request)
+
+
 class TwoFactorMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -114,8 +124,10 @@ class TwoFactorMiddleware:
         refused (401), before the session is looked at."""
         if not request.path.startswith("/api/"):
             return False
-        scheme = request.META.get("HTTP_AUTHORIZATION", "").split(maxsplit=1)
-        return bool(scheme) and scheme[0].lower() == ApiTokenAuthentication.keyword.lower()
+        # Read exactly as the token authentication reads it (bytes split on ASCII spaces): a
+        # header that one would take for a token and the other not must not open the session.
+        scheme = get_authorization_header(request).split()
+        return bool(scheme) and scheme[0].lower() == ApiTokenAuthentication.keyword.lower().encode()
 
     @staticmethod
     def _is_open(request: HttpRequest) -> bool:

@@ -484,3 +484,30 @@ def test_an_api_token_works_beside_a_session_still_waiting_for_its_code(client_f
     # Outside the API the header opens nothing.
     page = client.get("/organisations/", HTTP_AUTHORIZATION=f"Token {key}")
     assert page.status_code == 302
+
+
+@pytest.mark.parametrize("space", ["\xa0", "\x85", "\x1c"])
+def test_a_token_header_the_api_does_not_read_as_a_token_opens_no_session(client_for, space):
+    """Python's str.split() breaks on these spaces, the token authentication (bytes) does not:
+    the middleware must not step aside for a header the API then ignores."""
+    client = _password_only_client(_operator())
+
+    answer = client.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Token{space}x")
+
+    assert answer.status_code == 403
+    assert answer.json()["code"] == "two_factor_required"
+
+
+def test_the_apis_session_authentication_itself_refuses_a_session_owing_its_code(
+    client_for, settings
+):
+    """Even past the middleware, the API does not take a session still waiting for its code."""
+    settings.MIDDLEWARE = [
+        m for m in settings.MIDDLEWARE if m != "security.middleware.TwoFactorMiddleware"
+    ]
+    client = _password_only_client(_operator())
+
+    answer = client.get("/api/v1/me/")
+
+    assert answer.status_code == 403
+    assert answer.json()["code"] == "two_factor_required"
