@@ -45,6 +45,8 @@ def _until(at: date | datetime | None) -> Q:
         return Q()
     if isinstance(at, datetime):
         return Q(created_at__lte=at)
+    if at >= date.max:  # the last possible day: every row
+        return Q()
     next_day = datetime.combine(
         at + timedelta(days=1), time.min, tzinfo=timezone.get_current_timezone()
     )

@@ -312,7 +312,7 @@ def _period(since: date | None, until: date | None) -> Q:
     zone = timezone.get_current_timezone()
     if since:
         condition &= Q(assigned_at__gte=datetime.combine(since, time.min, tzinfo=zone))
-    if until:
+    if until and until < date.max:  # up to the last possible day: no upper bound at all
         end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=zone)
         condition &= Q(assigned_at__lt=end)
     return condition
