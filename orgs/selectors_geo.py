@@ -122,6 +122,25 @@ def departements_of_postcode(postcode: str, known: Postcode | None = None) -> se
     return {postcode[:2]}
 
 
+# Overseas collectivities with postcodes of their own that the postcode dataset leaves out.
+COLLECTIVITIES_WITHOUT_DATA = frozenset({"975", "977", "978", "986", "987", "988"})
+
+
+def postcode_exists(postcode: str) -> bool:
+    """Could a person live at this five-digit postcode?
+
+    Yes when the dataset knows it; else when it falls in a département the dataset covers (a
+    recent or rare code: its places are then found by département) or in an overseas
+    collectivity the dataset leaves out. « 99999 » or « 00000 » are no one's postcode.
+    """
+    if Postcode.objects.filter(code=postcode).exists():
+        return True
+    prefix = postcode[:3] if postcode.startswith(("97", "98")) else postcode[:2]
+    return prefix in COLLECTIVITIES_WITHOUT_DATA or (
+        Postcode.objects.filter(code__startswith=prefix).exists()
+    )
+
+
 def rank_by_distance(
     *, postcode: str, candidates: list[ProviderCandidate], limit: int = 5
 ) -> list[NearbyProvider]:

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from orgs.api_permissions import HasPerm, current_membership
 from orgs.audit import actor_from_request
-from orgs.models import Postcode
+from orgs.selectors_geo import postcode_exists
 
 from .models import AgeBracket, Booklet, BookletStatus, Gender, Situation
 from .services.distribution import Person, booklet_assign
@@ -90,7 +90,7 @@ class AssignInput(serializers.Serializer):
 
     def validate_postcode(self, value: str) -> str:
         # As at the counter: the receipt lists the places nearest to a real postcode.
-        if not Postcode.objects.filter(code=value).exists():
+        if not postcode_exists(value):
             raise serializers.ValidationError(
                 _("Le code postal %(cp)s n'existe pas : vérifiez-le avec la personne.")
                 % {"cp": value},

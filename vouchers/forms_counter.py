@@ -11,7 +11,7 @@ import re
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from orgs.models import Postcode
+from orgs.selectors_geo import postcode_exists
 
 from .models import AgeBracket, Gender, Situation
 from .selectors.counter import booklet_number_normalise
@@ -135,7 +135,7 @@ class BeneficiaryForm(forms.Form):
                 _("Le code postal doit comporter 5 chiffres."), code="invalid_postcode"
             )
         # The receipt lists the accredited places nearest to it: it must be a real one.
-        if not Postcode.objects.filter(code=postcode).exists():
+        if not postcode_exists(postcode):
             raise forms.ValidationError(
                 _("Le code postal %(cp)s n'existe pas : vérifiez-le avec la personne."),
                 code="unknown_postcode",

@@ -169,3 +169,20 @@ def test_each_approved_site_of_a_provider_is_a_place_of_its_own():
         ("Réseau des EPN", "Réseau des EPN"),
     ]
     assert nearest[0].distance_km == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("postcode", "exists"),
+    [
+        ("33000", True),  # in the dataset
+        ("97133", True),  # Saint-Barthélemy: missing from the dataset, Guadeloupe's range
+        ("97500", True),  # Saint-Pierre-et-Miquelon: a collectivity the dataset leaves out
+        ("99999", False),
+        ("00000", False),
+    ],
+)
+def test_a_postcode_exists_when_someone_can_live_there(postcode, exists):
+    from orgs.selectors_geo import postcode_exists
+
+    assert postcode_exists(postcode) is exists
