@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.utils.translation import gettext as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication
 
 from aptic.errors import NotAllowed
@@ -25,3 +27,13 @@ class VerifiedSessionAuthentication(authentication.SessionAuthentication):
                 code="two_factor_required",
             )
         return found
+
+
+class VerifiedSessionScheme(OpenApiAuthenticationExtension):
+    """Describes the session cookie in the OpenAPI schema, as for Django's own session class."""
+
+    target_class = "security.authentication.VerifiedSessionAuthentication"
+    name = "cookieAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME}
