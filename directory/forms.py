@@ -6,9 +6,10 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from aptic.errors import ValidationFailed
+from orgs.selectors_geo import postcode_exists
 from orgs.validators import clean_departement, clean_postcode
 
-from .selectors import directory_services, postcode_is_known
+from .selectors import directory_services
 
 
 class DirectorySearchForm(forms.Form):
@@ -43,7 +44,7 @@ class DirectorySearchForm(forms.Form):
             value = clean_postcode(value)
         except ValidationFailed as exc:
             raise forms.ValidationError(exc.message) from exc
-        if not postcode_is_known(value):
+        if not postcode_exists(value):
             raise forms.ValidationError(
                 _("Le code postal %(cp)s n'existe pas. Vérifiez-le, ou cherchez par département.")
                 % {"cp": value}

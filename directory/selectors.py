@@ -7,17 +7,13 @@ provider). With a postcode they are ranked nearest first by the same rule as the
 
 from __future__ import annotations
 
-from orgs.models import AccreditationSite, Postcode, ServiceCategory
+from orgs.models import AccreditationSite, ServiceCategory
 from orgs.selectors_geo import NearbyProvider, provider_candidates, rank_by_distance
 
 
 def directory_services() -> list[ServiceCategory]:
     """The catalogue services a visitor may filter on."""
     return list(ServiceCategory.objects.filter(is_active=True).order_by("name"))
-
-
-def postcode_is_known(postcode: str) -> bool:
-    return Postcode.objects.filter(code=postcode).exists()
 
 
 def directory_search(

@@ -222,3 +222,12 @@ def test_the_public_cheque_page_links_to_the_directory_in_its_holders_departemen
     assert "33000" not in html.replace("33000 Bordeaux", "")
     listed = client.get("/ou-utiliser/?departement=33")
     assert "La Cabane du Web" not in _html(listed) and len(_names(listed)) == 3
+
+
+def test_a_postcode_the_counter_accepts_is_searched_too(client, places):
+    """Saint-Barthélemy (97133) is missing from the postcode dataset: the hand-over accepts it,
+    so the receipt's link to the directory must not answer that it does not exist."""
+    response = client.get(URL, {"cp": "97133"})
+
+    assert response.status_code == 200
+    assert "n'existe pas" not in _html(response)
