@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
+from aptic.listing import query_without_page
 from orgs.audit import client_ip
 from redemption.ratelimit import Limit, RateLimited, hit
 
@@ -41,15 +42,13 @@ def directory(request: HttpRequest) -> HttpResponse:
             service=filters.get("service", ""),
         )
         page = Paginator(places, PER_PAGE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
     return render(
         request,
         "directory/search.html",
         {
             "form": form,
             "page": page,
-            "query": query.urlencode(),
+            "query": query_without_page(request),
             "near": form.is_bound and form.is_valid() and form.cleaned_data.get("cp"),
         },
     )

@@ -14,6 +14,7 @@ from django.views.i18n import set_language
 
 from aptic import exports
 from aptic.errors import DomainError, form_add_error
+from aptic.listing import query_without_page
 
 from . import selectors, services
 from .audit import actor_from_request, client_ip
@@ -344,12 +345,10 @@ def audit_list(request: HttpRequest) -> HttpResponse:
             title=_("Journal"),
         )
     page = Paginator(events, 50).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
     return render(
         request,
         "orgs/audit_list.html",
-        {"form": form, "page": page, "sees_all": sees_all, "query": query.urlencode()},
+        {"form": form, "page": page, "sees_all": sees_all, "query": query_without_page(request)},
     )
 
 
@@ -386,8 +385,6 @@ def notification_list(request: HttpRequest) -> HttpResponse:
             title=_("Messages envoyés"),
         )
     page = Paginator(found, 50).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
     return render(
         request,
         "orgs/notification_list.html",
@@ -395,7 +392,7 @@ def notification_list(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "sees_all": sees_all,
-            "query": query.urlencode(),
+            "query": query_without_page(request),
             "kinds": EMAIL_KINDS,
         },
     )

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from aptic import exports
 from aptic.errors import DomainError, form_add_error
+from aptic.listing import query_without_page
 
 from . import selectors_accreditation as selectors
 from . import services_accreditation as services
@@ -499,12 +500,10 @@ def accreditation_queue(request: HttpRequest) -> HttpResponse:
             title=_("Qualifications"),
         )
     page = Paginator(accreditations, 50).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
     return render(
         request,
         "orgs/accreditation/queue.html",
-        {"form": form, "page": page, "query": query.urlencode()},
+        {"form": form, "page": page, "query": query_without_page(request)},
     )
 
 

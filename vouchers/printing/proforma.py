@@ -42,11 +42,6 @@ class ProformaLine:
         return self.quantity * self.unit_cents
 
 
-def fee_rate_label(rate_bp: int) -> str:
-    """Basis points as a French percentage: 400 → « 4 % » (as on the web pages)."""
-    return percent_from_bp(rate_bp)
-
-
 def proforma_context(order: Order, *, issued_on: date | None = None) -> dict:
     programme = order.programme
     lines = [
@@ -67,7 +62,7 @@ def proforma_context(order: Order, *, issued_on: date | None = None) -> dict:
         "lines": lines,
         "cheques": sum(line.cheques for line in lines),
         "booklets": sum(line.quantity for line in lines),
-        "fee_rate": fee_rate_label(programme.fee_rate_bp),
+        "fee_rate": percent_from_bp(programme.fee_rate_bp),
         "issued_on": issued_on or timezone.localdate(),
         "site_host": settings.SITE_URL.split("://", 1)[-1],
     }

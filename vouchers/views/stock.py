@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from aptic import exports
 from aptic.errors import DomainError, form_add_error
+from aptic.listing import query_without_page
 from orgs.audit import actor_from_request
 from orgs.decorators import membership_required
 from orgs.permissions import membership_has_permission
@@ -38,12 +39,6 @@ from ..selectors import stock as selectors
 from ..services import distribution
 
 PAGE_SIZE = 50
-
-
-def _query_without_page(request: HttpRequest) -> str:
-    query = request.GET.copy()
-    query.pop("page", None)
-    return query.urlencode()
 
 
 # --- Booklets --------------------------------------------------------------------------------
@@ -80,7 +75,7 @@ def booklet_list(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "page": page,
-            "query": _query_without_page(request),
+            "query": query_without_page(request),
             "sort": filters["order"],
             "other_sort_query": other_sort.urlencode(),
             "filtered": any(v for k, v in request.GET.items() if k not in ("page", "tri")),
@@ -325,7 +320,7 @@ def movement_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "vouchers/stock/movement_list.html",
-        {"page": page, "query": _query_without_page(request)},
+        {"page": page, "query": query_without_page(request)},
     )
 
 
@@ -411,7 +406,7 @@ def follow_up(request: HttpRequest) -> HttpResponse:
             "by_distributor_totals": _totals(tables.get("structures", []), FOLLOW_UP_FIELDS),
             "by_agent": tables.get("agents"),
             "by_agent_totals": _totals(tables.get("agents", []), FOLLOW_UP_FIELDS),
-            "query": _query_without_page(request),
+            "query": query_without_page(request),
         },
     )
 
@@ -472,7 +467,7 @@ def handout_list(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "valid": valid,
-            "query": _query_without_page(request),
+            "query": query_without_page(request),
             "filtered": any(v for k, v in request.GET.items() if k not in exports.NOT_FILTERS),
         },
     )
