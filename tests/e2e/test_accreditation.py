@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from orgs.demo import minimal_pdf
 from orgs.models import Accreditation, AccreditationStatus, BankStatus, MemberRole
-from tests.e2e.test_counter import screenshot, sign_in
+from tests.e2e.helpers import sign_in
+from tests.e2e.test_counter import screenshot
 from tests.factories import MembershipFactory, OrganisationFactory, ServiceCategoryFactory
 from tests.orgs.test_accreditation import _point_storage_to
 

@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 
-from tests.e2e.helpers import enter_second_factor, second_factor_ready
+from tests.e2e.helpers import sign_in
 from tests.vouchers.helpers import actor_for
 from tests.vouchers.test_counter import PERSON, PROFILE, Counter, build_world
 from vouchers.services.distribution import Person, booklet_assign
@@ -21,19 +21,7 @@ try:
 except ImportError:  # the `browser` fixture skips the tests and says what is missing
     expect = None
 
-PASSWORD = "correct horse battery"  # tests.factories.UserFactory
 ACTIVE_NAME = "document.activeElement && document.activeElement.name"
-
-
-def sign_in(page, base_url: str, email: str) -> None:
-    device = second_factor_ready(email)
-    page.goto(f"{base_url}/connexion/")
-    page.get_by_label("Adresse e-mail").fill(email)
-    page.get_by_label("Mot de passe").fill(PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
-    if device is not None:
-        enter_second_factor(page, device)
-    expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
 
 
 def screenshot(page, name: str) -> None:

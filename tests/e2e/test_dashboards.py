@@ -8,7 +8,7 @@ import re
 import pytest
 
 from insight.services import insight_refresh
-from tests.e2e.helpers import enter_second_factor, second_factor_ready
+from tests.e2e.helpers import sign_in
 from tests.insight.helpers import funded_world
 from tests.vouchers.helpers import operator_membership
 
@@ -18,19 +18,6 @@ try:
     from playwright.sync_api import expect
 except ImportError:  # the `browser` fixture skips the tests and says what is missing
     expect = None
-
-PASSWORD = "correct horse battery"  # tests.factories.UserFactory
-
-
-def sign_in(page, base_url: str, email: str) -> None:
-    device = second_factor_ready(email)
-    page.goto(f"{base_url}/connexion/")
-    page.get_by_label("Adresse e-mail").fill(email)
-    page.get_by_label("Mot de passe").fill(PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
-    if device is not None:
-        enter_second_factor(page, device)
-    expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
 
 
 def french_number(text: str) -> float:

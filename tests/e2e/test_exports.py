@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from tests.e2e.helpers import enter_second_factor, second_factor_ready
+from tests.e2e.helpers import sign_in
 from tests.factories import ProgrammeFactory
 from tests.vouchers.helpers import actor_for, funder_membership
 from vouchers.services.orders import order_create, order_submit
@@ -21,19 +21,6 @@ try:
     from playwright.sync_api import expect
 except ImportError:  # the `browser` fixture skips the tests and says what is missing
     expect = None
-
-PASSWORD = "correct horse battery"  # tests.factories.UserFactory
-
-
-def sign_in(page, base_url: str, email: str) -> None:
-    device = second_factor_ready(email)
-    page.goto(f"{base_url}/connexion/")
-    page.get_by_label("Adresse e-mail").fill(email)
-    page.get_by_label("Mot de passe").fill(PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
-    if device is not None:
-        enter_second_factor(page, device)
-    expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
 
 
 def test_a_funder_downloads_its_filtered_orders_as_csv_and_xlsx(page, live_server, tmp_path):

@@ -18,7 +18,7 @@ from pypdf import PdfReader
 
 from orgs.models import Membership
 from tests.e2e.conftest import TIMEOUT_MS
-from tests.e2e.helpers import enter_second_factor, second_factor_ready
+from tests.e2e.helpers import page_errors, sign_in
 from tests.factories import ProgrammeFactory, ServiceCategoryFactory
 from tests.vouchers.helpers import approved_order, funder_membership, operator_membership
 from vouchers import tasks
@@ -32,7 +32,6 @@ try:
 except ImportError:  # the `browser` fixture skips the tests and says what is missing
     expect = None
 
-PASSWORD = "correct horse battery"  # tests.factories.UserFactory
 PRINT_TIMEOUT_MS = 60_000  # issuing and laying out the booklets, on a slow machine
 DOWNLOAD_LINK = re.compile(r"^Télécharger les chéquiers")
 PROGRESS_URL = re.compile(r"/commandes/\d+/impression/$")
@@ -81,32 +80,6 @@ def new_page(browser):
     yield make
     for context in contexts:
         context.close()
-
-
-def sign_in(page, base_url: str, email: str) -> None:
-    device = second_factor_ready(email)
-    page.goto(f"{base_url}/connexion/")
-    page.get_by_label("Adresse e-mail").fill(email)
-    page.get_by_label("Mot de passe").fill(PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
-    if device is not None:
-        enter_second_factor(page, device)
-    expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
-
-
-def page_errors(page) -> list[str]:
-    """JavaScript errors of the page, collected as they come: there must be none."""
-    found: list[str] = []
-    page.on("pageerror", lambda exc: found.append(str(exc)))
-    page.on(
-        "console",
-        lambda msg: (
-            found.append(msg.text)
-            if msg.type == "error" and not msg.text.startswith("Failed to load resource")
-            else None
-        ),
-    )
-    return found
 
 
 def pdf_text(pdf: bytes) -> str | None:

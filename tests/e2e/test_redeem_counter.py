@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from tests.e2e.test_counter import screenshot, sign_in
+from tests.e2e.helpers import sign_in
+from tests.e2e.test_counter import screenshot
 from tests.redemption.helpers import accredited_provider_member, handed_out_cheques
 from tests.redemption.test_counter_views import typo
 from vouchers.codes import display

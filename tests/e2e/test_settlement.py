@@ -19,7 +19,7 @@ from orgs.models import Accreditation, BankStatus, MemberRole, Membership, Organ
 from redemption.models import BatchStatus, Payout, Redemption, SettlementBatch
 from redemption.services.redeem import cheques_redeem
 from redemption.services.settlement import previous_month_end
-from tests.e2e.helpers import enter_second_factor, second_factor_ready
+from tests.e2e.helpers import page_errors, sign_in
 from tests.factories import MembershipFactory
 from tests.redemption.helpers import accredited_provider_member, handed_out_cheques
 from tests.vouchers.helpers import actor_for, operator_membership
@@ -31,7 +31,6 @@ try:
 except ImportError:  # the `browser` fixture skips the tests and says what is missing
     expect = None
 
-PASSWORD = "correct horse battery"  # tests.factories.UserFactory
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"}
 STATEMENT_TIMEOUT_MS = 30_000  # computing and rendering the statements in the request
 
@@ -108,32 +107,6 @@ def new_page(browser):
     yield make
     for context in contexts:
         context.close()
-
-
-def sign_in(page, base_url: str, email: str) -> None:
-    device = second_factor_ready(email)
-    page.goto(f"{base_url}/connexion/")
-    page.get_by_label("Adresse e-mail").fill(email)
-    page.get_by_label("Mot de passe").fill(PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
-    if device is not None:
-        enter_second_factor(page, device)
-    expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
-
-
-def page_errors(page) -> list[str]:
-    """JavaScript errors of the page, collected as they come: there must be none."""
-    found: list[str] = []
-    page.on("pageerror", lambda exc: found.append(str(exc)))
-    page.on(
-        "console",
-        lambda msg: (
-            found.append(msg.text)
-            if msg.type == "error" and not msg.text.startswith("Failed to load resource")
-            else None
-        ),
-    )
-    return found
 
 
 def screenshot(page, name: str) -> None:
