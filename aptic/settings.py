@@ -85,6 +85,16 @@ MIDDLEWARE = [
     # Last, so it sees the lock-out flag the authentication backend set on the request.
     "axes.middleware.AxesMiddleware",
 ]
+# API requests with ``Authorization: Token …`` (aptic.handlers): the token decides who acts, the
+# answer is JSON; none of the session, CSRF, second-factor, messages, htmx, CSP or sign-in
+# lock-out middlewares has anything to do for them. In MIDDLEWARE's order.
+TOKEN_API_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "aptic.middleware.BusyDatabaseMiddleware",
+]
 
 ROOT_URLCONF = env.str("ROOT_URLCONF", default="aptic.urls")
 WSGI_APPLICATION = "aptic.wsgi.application"

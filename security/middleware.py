@@ -26,9 +26,8 @@ from django.shortcuts import redirect
 from django.urls import Resolver404, resolve, reverse
 from django.utils.translation import gettext as _
 from django_htmx.http import HttpResponseClientRedirect
-from rest_framework.authentication import get_authorization_header
 
-from orgs.authentication import ApiTokenAuthentication
+from aptic.handlers import carries_api_token
 
 from .selectors import user_second_factor_state
 
@@ -122,12 +121,7 @@ class TwoFactorMiddleware:
     def _carries_api_token(request: HttpRequest) -> bool:
         """An API request with ``Authorization: Token …``: the token authenticates it, or it is
         refused (401), before the session is looked at."""
-        if not request.path.startswith("/api/"):
-            return False
-        # Read exactly as the token authentication reads it (bytes split on ASCII spaces): a
-        # header that one would take for a token and the other not must not open the session.
-        scheme = get_authorization_header(request).split()
-        return bool(scheme) and scheme[0].lower() == ApiTokenAuthentication.keyword.lower().encode()
+        return carries_api_token(request.path, request.META.get("HTTP_AUTHORIZATION", b""))
 
     @staticmethod
     def _is_open(request: HttpRequest) -> bool:
