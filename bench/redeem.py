@@ -17,8 +17,15 @@ In one run, on the PostgreSQL database ``aptic_bench`` (created and migrated if 
    sync 3/5 and gthread 2x8, 3x4, 5x4, 6x2, 8x1 on this 2-core machine (keep-alive matters:
    sync workers close every connection).
 3. The checks: no cheque redeemed twice, every 201 is one redemption of one cheque.
-4. ``GET /api/v1/cheques/<code>/`` against a bare Django JSON view doing the same read in the
+4. The floor, same server, same connections and duration: pgbench's own transaction behind a
+   bare Django view (``POST /api/v1/bench/floor/``, bench/bench_urls.py), on pgbench's pool
+   (put back afterwards). What it reaches is the most any Django endpoint can reach here; the
+   API's figure is also printed as a fraction of it.
+5. ``GET /api/v1/cheques/<code>/`` against a bare Django JSON view doing the same read in the
    same server (bench/bench_urls.py).
+
+Every request carries an API token, the bare views' too (they ignore it), so all of them go
+through the same WSGI handler and middleware stack (aptic.handlers).
 
 The data set (operator, funder, programme, 32 accredited providers, handed-out booklets) is made
 through the services once and reused (keyed by the "bench-redeem" marker); each run takes
@@ -479,6 +486,15 @@ def http_codes(world: World, needed: int) -> tuple[list[str], str]:
     return codes, note + f"{have:,} active handed-out cheques available for HTTP"
 
 
+def pg_pool_codes(needed: int) -> list[str]:
+    """The first ``needed`` cheques of pgbench's pool (all active again after housekeeping)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT code FROM bench_redeem_pgpool ORDER BY n LIMIT %s", [needed])
+        return [row[0] for row in cursor.fetchall()]
+
+
 def new_tokens(world: World) -> list[str]:
     """One fresh API token per provider (the service); the previous run's are revoked."""
     from django.utils import timezone
@@ -598,10 +614,12 @@ def run_pgbench(pgbench: str, url: str, world: World, args, workdir: Path) -> di
 # --- gunicorn and wrk -------------------------------------------------------------------------
 
 
-def server_environment(url: str) -> dict[str, str]:
+def server_environment(url: str, world: World) -> dict[str, str]:
     env = dict(os.environ)
+    floor = world.pg_provider
     env.update(
         {
+            "BENCH_FLOOR_IDS": f"{floor.organisation_id},{floor.user_id},{world.service.pk}",
             "DJANGO_SETTINGS_MODULE": "aptic.settings",
             "DEBUG": "0",
             "SECRET_KEY": "bench-only-secret-key-" + "7c1e4b9a2f6d8053" * 3,
@@ -863,9 +881,9 @@ def main() -> None:
     connections.close_all()
     server_line = " ".join(gunicorn_command(args, port)[1:]).replace(f"--chdir {ROOT}", "")
     with Server(
-        gunicorn_command(args, port), server_environment(url), workdir / "gunicorn.log"
+        gunicorn_command(args, port), server_environment(url, world), workdir / "gunicorn.log"
     ) as server:
-        server.wait_ready(f"{base}/bench/bare/0/")
+        server.wait_ready(f"{base}/api/v1/bench/bare/0/")
         # Warm-up: every worker imports, connects to PostgreSQL and Redis; consumes no cheque.
         warm = {**files, "codes": workdir / "codes.txt"}
         run_wrk(wrk, base, "check", 3, args, warm, server)
@@ -880,6 +898,12 @@ def main() -> None:
         created = http["statuses"].get(201, 0)
         http["rate"] = created / http["seconds"]
         checks = redemption_checks(world, codes, since, created, args.clients)
+
+        # 3. The floor: pgbench's transaction behind a bare Django view, on pgbench's pool.
+        print(f"POST bare view (pgbench's transaction): {args.seconds} s…", flush=True)
+        files["codes"].write_text("\n".join(pg_pool_codes(1000 * args.seconds)) + "\n")
+        floor = run_wrk(wrk, base, "floor", args.seconds, args, files, server)
+        floor["rate"] = floor["statuses"].get(201, 0) / floor["seconds"]
         connections.close_all()
 
         # 4. GET: the check endpoint against the bare view, same server, active cheques.
@@ -888,12 +912,13 @@ def main() -> None:
         print(f"GET comparison: {args.get_seconds} s each…", flush=True)
         check = run_wrk(wrk, base, "check", args.get_seconds, args, files, server)
         bare = run_wrk(wrk, base, "bare", args.get_seconds, args, files, server)
+    housekeeping(world)  # the floor's redemptions go, pgbench's pool is active again
     shutil.rmtree(workdir, ignore_errors=True)
 
-    report(args, server_line, http, raw, created, checks, check, bare)
+    report(args, server_line, http, raw, floor, created, checks, check, bare)
 
 
-def report(args, server_line: str, http, raw, created: int, checks, check, bare) -> None:
+def report(args, server_line: str, http, raw, floor, created: int, checks, check, bare) -> None:
     print()
     print(
         f"Redemption, {args.clients} concurrent clients, {args.seconds} s each, PostgreSQL "
@@ -913,6 +938,15 @@ def report(args, server_line: str, http, raw, created: int, checks, check, bare)
                     f"{http['p99']:.1f}",
                     f"{created:,}",
                     f"{http['cpu_ms']:.1f} (gunicorn)",
+                ),
+                (
+                    "bare Django view running pgbench's SQL (wrk)",
+                    f"{floor['rate']:,.0f}",
+                    f"{floor['p50']:.1f}",
+                    f"{floor['p95']:.1f}",
+                    f"{floor['p99']:.1f}",
+                    f"{floor['statuses'].get(201, 0):,}",
+                    f"{floor['cpu_ms']:.1f} (gunicorn)",
                 ),
                 (
                     "raw SQL, same transaction (pgbench)",
@@ -935,7 +969,13 @@ def report(args, server_line: str, http, raw, created: int, checks, check, bare)
         + (" (clients ABORTED)" if raw["aborted"] else "")
     )
     print(f"HTTP run  {cpu_text(http['cpu'])}")
+    print(f"floor run {cpu_text(floor['cpu'])}")
     print(f"pgbench   {cpu_text(raw['cpu'])}")
+    print(
+        f"The bare view running pgbench's SQL reaches {floor['rate'] / raw['rate']:.3f} of "
+        f"pgbench (p99 {floor['p99']:.0f} ms): the most any Django endpoint can reach in this "
+        f"server and machine. The API reaches {http['rate'] / floor['rate']:.2f} of that floor."
+    )
     print(
         table(
             [
@@ -963,7 +1003,7 @@ def report(args, server_line: str, http, raw, created: int, checks, check, bare)
     rows = [("run", "requests/s", "p50 ms", "p99 ms", "non-200", "CPU ms/req (gunicorn)")]
     for name, run in (
         ("GET /api/v1/cheques/<code>/", check),
-        ("GET /bench/bare/<code>/ (bare view)", bare),
+        ("GET /api/v1/bench/bare/<code>/ (bare view)", bare),
     ):
         failed = sum(n for s, n in run["statuses"].items() if s != 200) + run["errors"]
         rows.append(

@@ -7,7 +7,10 @@
 --              the next code of its thread's own slice (codes i with i % threads == thread id),
 --              so no code is sent twice; Authorization rotates over the thread's own tokens.
 -- mode=check   GET /api/v1/cheques/<code>/ with a token, codes drawn at random from the file.
--- mode=bare    GET /bench/bare/<code>/ (bench_urls.py), no token, codes drawn at random.
+-- mode=bare    GET /api/v1/bench/bare/<code>/ (bench_urls.py), codes drawn at random.
+-- mode=floor   POST /api/v1/bench/floor/ (bench_urls.py), the same body and codes as redeem.
+--
+-- Every request carries a token (the bare views ignore it): all go through the same handler.
 --
 -- done() prints one "RESULT key=value ..." line and one "STATUS <code> <count>" line per HTTP
 -- status (wrk's threads count responses in response(); main sums them with thread:get).
@@ -67,7 +70,7 @@ end
 function request()
    sent = sent + 1
    local code
-   if options.mode == "redeem" then
+   if options.mode == "redeem" or options.mode == "floor" then
       local index = sent
       if index > #codes then -- out of distinct codes: reuse (answers 409, counted)
          index = (index - 1) % #codes + 1
@@ -77,15 +80,18 @@ function request()
    else
       code = codes[math.random(#codes)]
    end
-   if options.mode == "bare" then
-      return wrk.format("GET", "/bench/bare/" .. code .. "/", {}, nil)
-   end
    local headers = { ["Authorization"] = "Token " .. tokens[(sent - 1) % #tokens + 1] }
+   if options.mode == "bare" then
+      return wrk.format("GET", "/api/v1/bench/bare/" .. code .. "/", headers, nil)
+   end
    if options.mode == "check" then
       return wrk.format("GET", "/api/v1/cheques/" .. code .. "/", headers, nil)
    end
    headers["Content-Type"] = "application/json"
    local body = '{"codes": ["' .. code .. '"], "service": "' .. options.service .. '"}'
+   if options.mode == "floor" then
+      return wrk.format("POST", "/api/v1/bench/floor/", headers, body)
+   end
    return wrk.format("POST", "/api/v1/redemptions/", headers, body)
 end
 
