@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
+from django.db import connections, router
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
+from aptic import rows
 from orgs.models import AccreditationSite, Membership, ServiceCategory
 
 from .models import Redemption
@@ -43,6 +47,32 @@ def provider_services(*, membership: Membership) -> QuerySet[ServiceCategory]:
         .distinct()
         .order_by("name")
     )
+
+
+@functools.cache
+def _active_service_sql(db: str) -> str:
+    qn = connections[db].ops.quote_name
+    meta = ServiceCategory._meta
+    return (
+        f"SELECT {', '.join(rows.columns(ServiceCategory, 's', db).select)}"  # noqa: S608 - _meta
+        f" FROM {qn(meta.db_table)} s WHERE s.{qn(meta.get_field('slug').column)} = %s"
+        f" AND s.{qn(meta.get_field('is_active').column)}"
+    )
+
+
+def active_service(*, slug: str) -> ServiceCategory | None:
+    """The catalogue service with this slug if it is offered (any provider may name it).
+
+    ``ServiceCategory.objects.filter(slug=slug, is_active=True).first()`` from SQL written once:
+    it is read on every redemption through the API.
+    """
+    db = router.db_for_read(ServiceCategory)
+    with connections[db].cursor() as cursor:
+        cursor.execute(_active_service_sql(db), [slug])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return rows.instance(ServiceCategory, rows.columns(ServiceCategory, "s", db), db, list(row))
 
 
 def fraud_signals(*, membership: Membership, days: int = 7) -> dict:

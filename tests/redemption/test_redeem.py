@@ -52,6 +52,43 @@ def test_a_basket_is_redeemed_at_once(api_for, world, provider):
     assert AuditEvent.objects.filter(action="redemption.redeemed").count() == 1
 
 
+def test_the_answer_to_a_redemption_is_the_one_the_list_gives(api_for, world, provider):
+    member, site = provider
+    api = api_for(member)
+    created = redeem(api, world.codes[:2], world.service, site).json()
+    plain = redeem(api, world.codes[2:3], world.service).json()
+    listed = api.get("/api/v1/redemptions/").json()["results"]
+    assert listed == [plain, created]  # newest first, field for field
+    assert created["site"] == site.pk and plain["site"] is None
+    assert created["status"] == "active" and created["cancelled_at"] is None
+
+
+def test_a_lockout_blocks_until_it_ends(api_for, world, provider):
+    member, site = provider
+    api = api_for(member)
+    Lockout.objects.create(
+        organisation=member.organisation, until=timezone.now() - timedelta(seconds=1), failures=9
+    )
+    assert redeem(api, world.codes[:1], world.service, site).status_code == 201
+    Lockout.objects.create(
+        organisation=member.organisation, until=timezone.now() + timedelta(minutes=10), failures=9
+    )
+    refused = redeem(api, world.codes[1:2], world.service, site)
+    assert (refused.status_code, refused.json()["code"]) == (429, "locked_out")
+    assert "10 minute" in refused.json()["detail"]
+    assert int(refused["Retry-After"]) == 600
+    assert Cheque.objects.get(code=world.codes[1]).status == ChequeStatus.ACTIVE
+
+
+def test_a_service_taken_out_of_the_catalogue_is_unknown(api_for, world, provider):
+    member, site = provider
+    world.service.is_active = False
+    world.service.save(update_fields=["is_active"])
+    refused = redeem(api_for(member), world.codes[:1], world.service, site)
+    assert (refused.status_code, refused.json()["code"]) == (400, "unknown_service")
+    assert not Redemption.objects.exists()
+
+
 def test_one_bad_cheque_refuses_the_whole_basket_with_each_reason(api_for, world, provider):
     member, site = provider
     basket = [
