@@ -58,3 +58,50 @@ def instances(layout: list[tuple[type[Model], Columns]], db: str, row: tuple) ->
         built.append(instance(model, cols, db, values[start:end]))
         start = end
     return built
+
+
+@functools.cache
+def _insert_sql(model: type[Model], db: str, count: int) -> tuple[str, list]:
+    connection = connections[db]
+    qn = connection.ops.quote_name
+    meta = model._meta
+    fields = [
+        field
+        for field in meta.concrete_fields
+        if not field.primary_key and not getattr(field, "generated", False)
+    ]
+    row = f"({', '.join(['%s'] * len(fields))})"
+    sql = (
+        f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)})"  # noqa: S608 - names from _meta
+        f" VALUES {', '.join([row] * count)} RETURNING {qn(meta.pk.column)}"
+    )
+    return sql, fields
+
+
+def insert(objs: list[Model], db: str = "default") -> list[Model]:
+    """``bulk_create(objs)`` for new rows with database-made primary keys, from SQL made once per
+    model and row count: the inserts of every redemption, spared the query compiler.
+
+    As ``bulk_create``: each field's ``pre_save`` and ``get_db_prep_save``, no signals, no
+    ``save()``; the primary keys come back by ``RETURNING`` and are set on the objects. Where the
+    database cannot return them, ``bulk_create`` itself is used.
+    """
+    if not objs:
+        return objs
+    model = type(objs[0])
+    connection = connections[db]
+    if not connection.features.can_return_rows_from_bulk_insert:
+        return model.objects.using(db).bulk_create(objs)
+    sql, fields = _insert_sql(model, db, len(objs))
+    params = [
+        field.get_db_prep_save(field.pre_save(obj, add=True), connection=connection)
+        for obj in objs
+        for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        keys = cursor.fetchall()
+    for obj, (key,) in zip(objs, keys, strict=True):
+        obj.pk = key
+        obj._state.adding, obj._state.db = False, db
+    return objs
