@@ -12,6 +12,7 @@ import functools
 from dataclasses import dataclass
 
 from django.db import connections
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Model
 
 
@@ -58,6 +59,32 @@ def instances(layout: list[tuple[type[Model], Columns]], db: str, row: tuple) ->
         built.append(instance(model, cols, db, values[start:end]))
         start = end
     return built
+
+
+def prepared_cursor(db: str) -> CursorWrapper:
+    """A cursor whose statements PostgreSQL prepares once per connection (psycopg 3).
+
+    For the fixed statements read on every API request. The cursor binds parameters on the
+    server (Django's own bind on the client, so nothing of theirs is ever prepared); psycopg
+    prepares a statement from its second run (``prepare_threshold``, see settings). Wrapped as
+    Django wraps its cursors: same error classes, query logging, execute wrappers. Elsewhere, or
+    with prepared statements turned off, Django's ordinary cursor.
+    """
+    connection = connections[db]
+    if (
+        connection.vendor != "postgresql"
+        or connection.settings_dict["OPTIONS"].get("prepare_threshold") is None
+    ):
+        return connection.cursor()
+    import psycopg
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        connection.validate_thread_sharing()
+        raw = psycopg.Cursor(connection.connection)
+        if connection.queries_logged:
+            return connection.make_debug_cursor(raw)
+        return connection.make_cursor(raw)
 
 
 @functools.cache

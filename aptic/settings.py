@@ -130,6 +130,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
         f"-c lock_timeout={env.int('DB_LOCK_TIMEOUT_MS', default=5000)}"
     )
+    # The few statements on every API request (aptic.rows.prepared_cursor) are prepared once per
+    # connection, from their second run: planning the cheques' join cost more than running it.
+    # Django's own cursors bind on the client and are never prepared. Off (DB_PREPARED_STATEMENTS
+    # =0) behind a pooler in transaction mode, which cannot keep prepared statements.
+    if env.bool("DB_PREPARED_STATEMENTS", default=True):
+        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 1
 else:
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE"}

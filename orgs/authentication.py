@@ -48,7 +48,7 @@ def token_for_digest(key_hash: str) -> ApiToken | None:
     """
     db = router.db_for_read(ApiToken)
     sql, layout = _token_query(db)
-    with connections[db].cursor() as cursor:
+    with rows.prepared_cursor(db) as cursor:
         cursor.execute(sql, [key_hash])
         row = cursor.fetchone()
     if row is None:

@@ -67,7 +67,7 @@ def active_service(*, slug: str) -> ServiceCategory | None:
     it is read on every redemption through the API.
     """
     db = router.db_for_read(ServiceCategory)
-    with connections[db].cursor() as cursor:
+    with rows.prepared_cursor(db) as cursor:
         cursor.execute(_active_service_sql(db), [slug])
         row = cursor.fetchone()
     if row is None:

@@ -69,3 +69,18 @@ def test_several_rows_get_their_own_keys_in_order_and_constraints_still_hold():
     # The partial unique index: a cheque has one live line, whoever writes it.
     with pytest.raises(IntegrityError), transaction.atomic():
         rows.insert([RedemptionLine(redemption=redemption, cheque=cheques[0], value_cents=1000)])
+
+
+@pytest.mark.postgres
+def test_the_reads_of_every_api_request_are_prepared_once_per_connection(api_for, provider_admin):
+    from django.db import connection
+
+    api = api_for(provider_admin)
+    for _ in range(3):
+        assert api.get("/api/v1/redemptions/").status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert len([s for s in prepared if '"key_hash" = $1' in s]) == 1  # the token read
+    # Django's own queries bind on the client and are never prepared.
+    assert all("$1" in s for s in prepared)

@@ -10,6 +10,7 @@ from django.db import connections, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from aptic import rows
 from aptic.errors import DomainError
 from orgs.audit import Actor, audit_record
 from orgs.models import Organisation
@@ -42,7 +43,7 @@ def lockout_until(*, organisation: Organisation) -> datetime | None:
     db = router.db_for_read(Lockout)
     connection = connections[db]
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    with connection.cursor() as cursor:
+    with rows.prepared_cursor(db) as cursor:
         cursor.execute(_lockout_until_sql(db), [organisation.pk, now])
         [until] = cursor.fetchone()
     if until is None:

@@ -229,7 +229,7 @@ def cheques_for_codes(
             if not connection.features.has_select_for_update_of:
                 raise NotSupportedError("FOR UPDATE OF is not supported on this database backend.")
             sql += " FOR UPDATE OF c"
-    with connection.cursor() as cursor:
+    with rows.prepared_cursor(db) as cursor:
         cursor.execute(sql, params)
         fetched = cursor.fetchall()
     found: dict[str, Cheque] = {}
