@@ -7,9 +7,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from . import views
 
 api_v1 = [
+    # The counter's routes (check, redeem) first: tried in order on every scan.
+    path("", include("redemption.api_urls")),
     path("", include("orgs.api_urls")),
     path("", include("vouchers.api_urls")),
-    path("", include("redemption.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script (CSP).
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api_schema"), name="api_docs"),
