@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.db import InterfaceError, OperationalError, connections
+from django.db import InterfaceError, NotSupportedError, OperationalError, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
@@ -33,8 +33,21 @@ def is_connection_lost() -> bool:
     return False
 
 
+def is_stale_prepared_plan(exc: BaseException) -> bool:
+    """Did PostgreSQL refuse a statement prepared before a migration changed a column's type?
+
+    It keeps refusing it on that connection ("cached plan must not change result type"), so
+    the connection is closed (the next request opens a fresh one) and this request answers
+    "busy, try again" rather than failing.
+    """
+    return isinstance(exc, NotSupportedError) and "cached plan must not change result type" in (
+        str(exc)
+    )
+
+
 class BusyDatabaseMiddleware:
-    """A lock wait past ``lock_timeout``, or a lost connection, becomes a 503 with Retry-After."""
+    """A lock wait past ``lock_timeout``, a lost connection or a prepared plan made stale by a
+    migration becomes a 503 with Retry-After."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -43,9 +56,13 @@ class BusyDatabaseMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception):
-        if not isinstance(exception, OperationalError | InterfaceError):
-            return None
-        if not (is_lock_timeout(exception) or is_connection_lost()):
+        if is_stale_prepared_plan(exception):
+            for connection in connections.all(initialized_only=True):
+                connection.close()
+        elif not (
+            isinstance(exception, OperationalError | InterfaceError)
+            and (is_lock_timeout(exception) or is_connection_lost())
+        ):
             return None
         message = _("Le service est très sollicité : réessayez dans quelques secondes.")
         if request.path.startswith("/api/"):

@@ -67,8 +67,11 @@ def prepared_cursor(db: str) -> CursorWrapper:
     For the fixed statements read on every API request. The cursor binds parameters on the
     server (Django's own bind on the client, so nothing of theirs is ever prepared); psycopg
     prepares a statement from its second run (``prepare_threshold``, see settings). Wrapped as
-    Django wraps its cursors: same error classes, query logging, execute wrappers. Elsewhere, or
-    with prepared statements turned off, Django's ordinary cursor.
+    Django wraps its cursors: same error classes, query logging, execute wrappers, health check.
+    Elsewhere, or with prepared statements turned off, Django's ordinary cursor.
+
+    A migration that changes the type of a column these statements return makes PostgreSQL
+    refuse the plans prepared before it: see ``aptic.middleware.is_stale_prepared_plan``.
     """
     connection = connections[db]
     if (
@@ -78,6 +81,7 @@ def prepared_cursor(db: str) -> CursorWrapper:
         return connection.cursor()
     import psycopg
 
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
         connection.validate_thread_sharing()

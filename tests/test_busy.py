@@ -70,3 +70,35 @@ def test_a_connection_killed_under_a_request_answers_busy_then_the_next_request_
     assert busy["Retry-After"] == "2"
     connection.close_if_unusable_or_obsolete()
     assert client.get("/api/v1/redemptions/").status_code == 200
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_migration_changing_a_read_column_costs_one_busy_answer_then_requests_work(
+    api_for, provider_admin
+):
+    """The reads prepared per connection are refused by PostgreSQL once a column they return
+    changes type (a migration run while the servers are up): one 503 "busy", then a fresh
+    connection prepares them again."""
+    import psycopg
+    from django.db import connection
+
+    api = api_for(provider_admin)
+    for _ in range(3):  # the token read is prepared
+        assert api.get("/api/v1/me/").status_code == 200
+    settings_dict = connection.settings_dict
+    with psycopg.connect(
+        dbname=settings_dict["NAME"],
+        host=settings_dict["HOST"],
+        port=settings_dict["PORT"],
+        user=settings_dict["USER"],
+        autocommit=True,
+    ) as other:
+        other.execute("ALTER TABLE orgs_user ALTER COLUMN full_name TYPE varchar(200)")
+        try:
+            answers = [api.get("/api/v1/me/") for _ in range(3)]
+        finally:
+            other.execute("ALTER TABLE orgs_user ALTER COLUMN full_name TYPE varchar(150)")
+    assert [a.status_code for a in answers] == [503, 200, 200]
+    assert answers[0].json()["code"] == "busy"
+    assert answers[0]["Retry-After"] == "2"

@@ -84,3 +84,29 @@ def test_the_reads_of_every_api_request_are_prepared_once_per_connection(api_for
     assert len([s for s in prepared if '"key_hash" = $1' in s]) == 1  # the token read
     # Django's own queries bind on the client and are never prepared.
     assert all("$1" in s for s in prepared)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_prepared_cursor_reconnects_after_a_restart_when_health_checks_are_on(monkeypatch):
+    import psycopg
+    from django.db import close_old_connections, connection
+
+    monkeypatch.setitem(connection.settings_dict, "CONN_HEALTH_CHECKS", True)
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)
+    connection.close()
+    with rows.prepared_cursor("default") as cursor:
+        cursor.execute("SELECT 1")
+    close_old_connections()  # the end of a request: the next one checks the connection first
+    settings_dict = connection.settings_dict
+    with psycopg.connect(
+        dbname=settings_dict["NAME"],
+        host=settings_dict["HOST"],
+        port=settings_dict["PORT"],
+        user=settings_dict["USER"],
+        autocommit=True,
+    ) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
+    with rows.prepared_cursor("default") as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)

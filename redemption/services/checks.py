@@ -212,16 +212,20 @@ def cheques_for_codes(
             f" AND pc.{qn(through.get_field('servicecategory').column)} = %s)"
         )
         params.append(service.pk)
-    marks = ", ".join(["%s"] * len(parsed))
+    if connection.vendor == "postgresql":
+        # One array parameter: one statement to prepare whatever the basket's size.
+        codes_in, code_params = "= ANY(%s)", [list(parsed)]
+    else:
+        codes_in, code_params = f"IN ({', '.join(['%s'] * len(parsed))})", list(parsed)
     sql = (
         f"SELECT {', '.join(select)} FROM {qn(Cheque._meta.db_table)} c"  # noqa: S608 - as above
         f" INNER JOIN {qn(Booklet._meta.db_table)} b"
         f" ON b.{qn(Booklet._meta.pk.column)} = c.{qn(Cheque._meta.get_field('booklet').column)}"
         f" INNER JOIN {qn(Programme._meta.db_table)} p"
         f" ON p.{qn(programme_pk)} = b.{qn(Booklet._meta.get_field('programme').column)}"
-        f" WHERE c.{qn(Cheque._meta.get_field('code').column)} IN ({marks})"
+        f" WHERE c.{qn(Cheque._meta.get_field('code').column)} {codes_in}"
     )
-    params += parsed
+    params += code_params
     if lock:
         # Rows locked in a stable order, so overlapping baskets never deadlock.
         sql += f" ORDER BY c.{qn(Cheque._meta.pk.column)}"
