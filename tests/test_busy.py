@@ -8,6 +8,7 @@ from django.urls import path
 
 from aptic.urls import urlpatterns as project_urls
 from orgs.decorators import membership_required
+from tests.postgres import another_connection
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +47,6 @@ def test_a_connection_killed_under_a_request_answers_busy_then_the_next_request_
 ):
     """Connections are reused without a health check: the one request that meets a dead one
     answers 503 "busy" (to retry), never a 500, and the next request gets a fresh connection."""
-    import psycopg
     from django.db import connection
 
     client = api_for(provider_admin)
@@ -55,14 +55,7 @@ def test_a_connection_killed_under_a_request_answers_busy_then_the_next_request_
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         [pid] = cursor.fetchone()
-    settings_dict = connection.settings_dict
-    with psycopg.connect(
-        host=settings_dict["HOST"],
-        port=settings_dict["PORT"] or 5432,
-        user=settings_dict["USER"],
-        dbname=settings_dict["NAME"],
-        autocommit=True,
-    ) as killer:
+    with another_connection() as killer:
         killer.execute("SELECT pg_terminate_backend(%s)", [pid])
     busy = client.get("/api/v1/redemptions/")
     assert busy.status_code == 503
@@ -80,20 +73,11 @@ def test_a_migration_changing_a_read_column_costs_one_busy_answer_then_requests_
     """The reads prepared per connection are refused by PostgreSQL once a column they return
     changes type (a migration run while the servers are up): one 503 "busy", then a fresh
     connection prepares them again."""
-    import psycopg
-    from django.db import connection
 
     api = api_for(provider_admin)
     for _ in range(3):  # the token read is prepared
         assert api.get("/api/v1/me/").status_code == 200
-    settings_dict = connection.settings_dict
-    with psycopg.connect(
-        dbname=settings_dict["NAME"],
-        host=settings_dict["HOST"],
-        port=settings_dict["PORT"],
-        user=settings_dict["USER"],
-        autocommit=True,
-    ) as other:
+    with another_connection() as other:
         other.execute("ALTER TABLE orgs_user ALTER COLUMN full_name TYPE varchar(200)")
         try:
             answers = [api.get("/api/v1/me/") for _ in range(3)]

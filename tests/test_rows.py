@@ -13,6 +13,7 @@ from aptic import rows
 from orgs.audit import Actor, audit_record
 from orgs.models import AuditEvent
 from redemption.models import Redemption, RedemptionLine
+from tests.postgres import another_connection
 from tests.redemption.helpers import accredited_provider_member, handed_out_cheques
 from vouchers.models import Cheque
 
@@ -89,7 +90,6 @@ def test_the_reads_of_every_api_request_are_prepared_once_per_connection(api_for
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_the_prepared_cursor_reconnects_after_a_restart_when_health_checks_are_on(monkeypatch):
-    import psycopg
     from django.db import close_old_connections, connection
 
     monkeypatch.setitem(connection.settings_dict, "CONN_HEALTH_CHECKS", True)
@@ -98,14 +98,7 @@ def test_the_prepared_cursor_reconnects_after_a_restart_when_health_checks_are_o
     with rows.prepared_cursor("default") as cursor:
         cursor.execute("SELECT 1")
     close_old_connections()  # the end of a request: the next one checks the connection first
-    settings_dict = connection.settings_dict
-    with psycopg.connect(
-        dbname=settings_dict["NAME"],
-        host=settings_dict["HOST"],
-        port=settings_dict["PORT"],
-        user=settings_dict["USER"],
-        autocommit=True,
-    ) as other:
+    with another_connection() as other:
         other.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
     with rows.prepared_cursor("default") as cursor:
         cursor.execute("SELECT 1")

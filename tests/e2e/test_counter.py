@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 
-from tests.e2e.helpers import sign_in
+from tests.e2e.helpers import page_errors, sign_in
 from tests.vouchers.helpers import actor_for
 from tests.vouchers.test_counter import PERSON, PROFILE, Counter, build_world
 from vouchers.services.distribution import Person, booklet_assign
@@ -46,20 +46,9 @@ def world() -> Counter:
 
 @pytest.fixture
 def errors(page):
-    """JavaScript errors of the page: there must be none."""
-    found: list[str] = []
-    page.on("pageerror", lambda exc: found.append(str(exc)))
-    page.on(
-        "console",
-        lambda msg: (
-            found.append(msg.text)
-            # 4xx answers the page shows on purpose (not found, conflict, bad input) are logged by
-            # the browser as failed resources: they are not errors of the page.
-            if msg.type == "error" and not msg.text.startswith("Failed to load resource")
-            else None
-        ),
-    )
-    return found
+    """JavaScript errors of the page: there must be none (answers the page shows on purpose,
+    such as refusals, are logged by the browser as failed resources and are not counted)."""
+    return page_errors(page)
 
 
 def test_a_scanned_booklet_is_handed_out_and_its_receipt_printed(

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.e2e.helpers import sign_in
+from tests.e2e.helpers import page_errors, sign_in
 from tests.e2e.test_counter import screenshot
 from tests.redemption.helpers import accredited_provider_member, handed_out_cheques
 from tests.redemption.test_counter_views import typo
@@ -45,19 +45,9 @@ def server_thread_not_starved():
 
 @pytest.fixture
 def errors(page):
-    """JavaScript errors of the page: there must be none."""
-    found: list[str] = []
-    page.on("pageerror", lambda exc: found.append(str(exc)))
-    page.on(
-        "console",
-        lambda msg: (
-            found.append(msg.text)
-            # Answers the page shows on purpose (refusals, 429) are logged as failed resources.
-            if msg.type == "error" and not msg.text.startswith("Failed to load resource")
-            else None
-        ),
-    )
-    return found
+    """JavaScript errors of the page: there must be none (answers the page shows on purpose,
+    such as refusals, are logged by the browser as failed resources and are not counted)."""
+    return page_errors(page)
 
 
 def test_scans_back_to_back_fill_the_basket_once_each_and_are_redeemed_then_cancelled(

@@ -15,6 +15,7 @@ import pytest
 from django_otp.oath import TOTP
 
 from orgs.demo import DEMO_PASSWORD, DEMO_TOTP_KEY_HEX, seed_organisations
+from tests.e2e.helpers import page_errors
 from tests.factories import MembershipFactory, OrganisationFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -38,18 +39,8 @@ document.addEventListener("securitypolicyviolation", function (event) {
 @pytest.fixture
 def problems(page):
     """CSP violations and JavaScript errors of every page the test opens: there must be none."""
-    found: list[str] = []
     page.add_init_script(RECORD_VIOLATIONS)
-    page.on("pageerror", lambda exc: found.append(str(exc)))
-    page.on(
-        "console",
-        lambda msg: (
-            found.append(msg.text)
-            if msg.type == "error" and not msg.text.startswith("Failed to load resource")
-            else None
-        ),
-    )
-    return found
+    return page_errors(page)
 
 
 def _violations(page) -> list[str]:
