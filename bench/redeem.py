@@ -23,6 +23,9 @@ In one run, on the PostgreSQL database ``aptic_bench`` (created and migrated if 
    API's figure is also printed as a fraction of it.
 5. ``GET /api/v1/cheques/<code>/`` against a bare Django JSON view doing the same read in the
    same server (bench/bench_urls.py).
+6. Where the check's CPU goes (bench/check_parts.py, in process, the server's settings): the
+   token read, the rate-limit round trip and the cheque read each timed alone, against what the
+   1.5x target leaves over the bare view.
 
 Every request carries an API token, the bare views' too (they ignore it), so all of them go
 through the same WSGI handler and middleware stack (aptic.handlers).
@@ -39,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import json
 import math
 import os
 import re
@@ -928,8 +932,57 @@ def main() -> None:
         bare = run_wrk(wrk, base, "bare", args.get_seconds, args, files, server)
     housekeeping(world)  # the floor's redemptions go, pgbench's pool is active again
     shutil.rmtree(workdir, ignore_errors=True)
+    parts = check_parts(server_environment(url, world), tokens[0], get_codes[0])
 
     report(args, server_line, http, raw, floor, created, checks, check, bare)
+    report_parts(parts, bare)
+
+
+def check_parts(env: dict[str, str], token: str, code: str) -> dict[str, float]:
+    """bench/check_parts.py in the server's environment: the check's parts, timed alone."""
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "check_parts.py"), token, code],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode:
+        sys.exit(f"bench/check_parts.py failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def report_parts(parts: dict[str, float], bare: dict) -> None:
+    """The 1.5x budget against what the check cannot do without, in CPU per request."""
+    required = parts["token_read"] + parts["rate_limit"] + parts["cheque_read"]
+    required -= parts["bare_select"]
+    budget = (TARGET_GET_COST - 1) * bare["cpu_ms"] * 1000
+    print()
+    print("Where the check's CPU goes (in process, no HTTP server, µs per call)")
+    print(
+        table(
+            [
+                ("part", "µs CPU"),
+                ("whole check, through the WSGI application", f"{parts['check']:.0f}"),
+                ("whole bare view, through the WSGI application", f"{parts['bare']:.0f}"),
+                ("token read (membership, user, organisation)", f"{parts['token_read']:.0f}"),
+                ("rate limits, one Redis round trip", f"{parts['rate_limit']:.0f}"),
+                (
+                    "cheque read with booklet, programme, accreditation",
+                    f"{parts['cheque_read']:.0f}",
+                ),
+                ("the bare view's SELECT", f"{parts['bare_select']:.0f}"),
+            ]
+        )
+    )
+    verdict = "more than" if required > budget else "within"
+    print(
+        f"The token read, the rate limit and the cheque read cost {required:.0f} µs more than "
+        f"the bare view's SELECT: {verdict} the {budget:.0f} µs a {TARGET_GET_COST}x target "
+        f"leaves over the bare view's {bare['cpu_ms'] * 1000:.0f} µs of server CPU, before any "
+        "permission, verdict or JSON work."
+    )
 
 
 def report(args, server_line: str, http, raw, floor, created: int, checks, check, bare) -> None:
