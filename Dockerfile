@@ -63,5 +63,6 @@ EXPOSE 8000
 # their liveness heartbeat does not wait on a request, so a long streamed export (a million rows)
 # is not killed by the worker timeout. A container that serves only the scanning API behind a
 # buffering reverse proxy can take WEB_WORKER_CLASS=sync: bench/redeem.py measures the same
-# throughput with a p99 under half the threaded workers' (see the README's benchmarks).
-CMD ["sh", "-c", "exec gunicorn aptic.wsgi:application --bind 0.0.0.0:8000 --worker-class ${WEB_WORKER_CLASS:-gthread} --workers ${WEB_CONCURRENCY:-4} --threads ${WEB_THREADS:-4} --access-logfile -"]
+# throughput with a p99 under half the threaded workers' (see the README's benchmarks). Sync
+# workers get one thread: with more, gunicorn would quietly run threaded workers instead.
+CMD ["sh", "-c", "class=${WEB_WORKER_CLASS:-gthread}; threads=${WEB_THREADS:-4}; if [ \"$class\" = sync ]; then threads=1; fi; exec gunicorn aptic.wsgi:application --bind 0.0.0.0:8000 --worker-class \"$class\" --workers ${WEB_CONCURRENCY:-4} --threads \"$threads\" --access-logfile -"]
