@@ -76,7 +76,10 @@ def main(token: str, code: str) -> dict[str, float]:
             cursor.fetchone()
 
     key_hash = digest(token)
-    membership = token_for_digest(key_hash).membership
+    found = token_for_digest(key_hash)
+    if found is None:
+        raise SystemExit("Unknown API token.")
+    membership = found.membership
     return {
         "check": cpu_us_per_call(lambda: get(f"/api/v1/cheques/{code}/")),
         "bare": cpu_us_per_call(lambda: get(f"/api/v1/bench/bare/{code}/")),

@@ -142,23 +142,36 @@ def percentile(sorted_values: list[float], pct: float) -> float:
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _proc_stat(pid: int) -> tuple[str, int, int, int] | None:
-    """(command, parent pid, own CPU ticks, CPU ticks of its children that ended)."""
+@dataclass(frozen=True)
+class ProcStat:
+    comm: str
+    ppid: int
+    started: int  # clock ticks after boot: tells a process from a later one with its pid
+    used: int  # its own CPU ticks
+    reaped: int  # CPU ticks of its children that ended and were waited for
+
+
+def _proc_stat(pid: int) -> ProcStat | None:
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     comm = raw[raw.index("(") + 1 : raw.rindex(")")]
-    fields = raw.rsplit(")", 1)[1].split()
-    own, ended_children = int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
-    return comm, int(fields[1]), own, ended_children
+    fields = raw.rsplit(")", 1)[1].split()  # fields[0] is the state, field 3 of proc(5)
+    return ProcStat(
+        comm=comm,
+        ppid=int(fields[1]),
+        started=int(fields[19]),
+        used=int(fields[11]) + int(fields[12]),
+        reaped=int(fields[13]) + int(fields[14]),
+    )
 
 
 def cpu_snapshot(server_pid: int | None = None) -> dict:
     line = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
     values = [int(v) for v in line]
     idle = values[3] + values[4]
-    per_process: dict[int, tuple[str, int, int, int]] = {}
+    per_process: dict[int, ProcStat] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             stat = _proc_stat(int(entry))
@@ -175,36 +188,59 @@ def cpu_snapshot(server_pid: int | None = None) -> dict:
     }
 
 
+def postgres_settled(before: dict, timeout: float = 5.0) -> None:
+    """Wait until the backends of connections opened during a phase have ended (pgbench's), so
+    that their CPU is in the postmaster's ended-children ticks when the phase's snapshot is read."""
+    expected = sum(1 for stat in before["procs"].values() if stat.comm == "postgres")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = 0
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                stat = _proc_stat(int(entry))
+                running += bool(stat and stat.comm == "postgres")
+        if running <= expected:
+            return
+        time.sleep(0.05)
+
+
 def cpu_use(before: dict, after: dict) -> dict[str, float]:
-    """Cores used on average during the phase: all, gunicorn workers, postgres, load generator."""
+    """Cores used on average during the phase: all, gunicorn workers, postgres, load generator.
+
+    A process born during the phase counts whole. One that ended during it (a pgbench
+    connection's backend) counts through its parent's ended-children ticks, less what it had used
+    before the phase, when the parent is in the group too: the postmaster is, the gunicorn master
+    is not (a gunicorn worker that ended during a phase is not counted).
+    """
     seconds = after["at"] - before["at"]
     cores = os.cpu_count() or 1
     total_ticks = max(after["total"] - before["total"], 1)
     busy = (after["busy"] - before["busy"]) / total_ticks * cores
 
+    def same(stat: ProcStat, other: ProcStat | None) -> bool:
+        return other is not None and other.started == stat.started
+
     def group(match) -> float:
-        # A process born during the phase counts whole. One that ended during it (a pgbench
-        # connection's backend) is counted through its parent's ended-children ticks, when
-        # the parent is in the group too, less what it had used before the phase.
         ticks, members = 0, set()
-        for pid, (comm, ppid, used, reaped) in after["procs"].items():
-            if match(pid, comm, ppid):
+        for pid, stat in after["procs"].items():
+            if match(stat):
                 members.add(pid)
                 earlier = before["procs"].get(pid)
-                if earlier is None:
-                    ticks += used + reaped
-                elif earlier[0] == comm:
-                    ticks += used - earlier[2] + reaped - earlier[3]
-        for pid, (comm, ppid, used, _reaped) in before["procs"].items():
-            if pid not in after["procs"] and ppid in members and match(pid, comm, ppid):
-                ticks -= used
-        return max(ticks, 0) / TICK / seconds
+                if same(stat, earlier):
+                    ticks += stat.used - earlier.used + stat.reaped - earlier.reaped
+                else:
+                    ticks += stat.used + stat.reaped
+        for pid, stat in before["procs"].items():
+            ended = not same(stat, after["procs"].get(pid))
+            if ended and stat.ppid in members and match(stat):
+                ticks -= stat.used + stat.reaped
+        return ticks / TICK / seconds
 
     server = before["server_pid"]
     return {
         "all": busy,
-        "gunicorn": group(lambda pid, comm, ppid: server is not None and ppid == server),
-        "postgres": group(lambda pid, comm, ppid: comm == "postgres"),
+        "gunicorn": group(lambda stat: server is not None and stat.ppid == server),
+        "postgres": group(lambda stat: stat.comm == "postgres"),
         "client": (after["children"] - before["children"]) / seconds,
         "seconds": seconds,
     }
@@ -602,6 +638,7 @@ def run_pgbench(pgbench: str, url: str, world: World, args, workdir: Path) -> di
     ]
     before = cpu_snapshot()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    postgres_settled(before)
     use = _with_others(cpu_use(before, cpu_snapshot()))
     output = done.stdout + done.stderr
     tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", output)
@@ -917,16 +954,17 @@ def main() -> None:
         http = run_wrk(wrk, base, "redeem", args.seconds, args, files, server)
         created = http["statuses"].get(201, 0)
         http["rate"] = created / http["seconds"]
+        # 3. No cheque redeemed twice; every 201 one redemption of one cheque.
         checks = redemption_checks(world, codes, since, created, args.clients)
 
-        # 3. The floor: pgbench's transaction behind a bare Django view, on pgbench's pool.
+        # 4. The floor: pgbench's transaction behind a bare Django view, on pgbench's pool.
         print(f"POST bare view (pgbench's transaction): {args.seconds} s…", flush=True)
         files["codes"].write_text("\n".join(pg_pool_codes(3000 * args.seconds)) + "\n")
         floor = run_wrk(wrk, base, "floor", args.seconds, args, files, server)
         floor["rate"] = floor["statuses"].get(201, 0) / floor["seconds"]
         connections.close_all()
 
-        # 4. GET: the check endpoint against the bare view, same server, active cheques.
+        # 5. GET: the check endpoint against the bare view, same server, active cheques.
         get_codes, _ = http_codes(world, 5000)
         files["codes"].write_text("\n".join(get_codes) + "\n")
         print(f"GET comparison: {args.get_seconds} s each…", flush=True)
@@ -934,10 +972,8 @@ def main() -> None:
         bare = run_wrk(wrk, base, "bare", args.get_seconds, args, files, server)
     housekeeping(world)  # the floor's redemptions go, pgbench's pool is active again
     shutil.rmtree(workdir, ignore_errors=True)
-    parts = check_parts(server_environment(url, world), tokens[0], get_codes[0])
-
     report(args, server_line, http, raw, floor, created, checks, check, bare)
-    report_parts(parts, bare)
+    report_parts(check_parts(server_environment(url, world), tokens[0], get_codes[0]), bare)
 
 
 def check_parts(env: dict[str, str], token: str, code: str) -> dict[str, float]:
@@ -980,11 +1016,13 @@ def report_parts(parts: dict[str, float], bare: dict) -> None:
     )
     rest = parts["check"] - parts["bare"] - required
     print(
-        f"The token read, the rate limit and the cheque read cost {required:.0f} µs more than "
-        f"the bare view's SELECT: {required / budget:.0%} of the {budget:.0f} µs that a "
-        f"{TARGET_GET_COST}x target leaves over the bare view's {bare['cpu_ms'] * 1000:.0f} µs of "
-        f"server CPU. The rest of the check (DRF's request, authentication and permission steps, "
-        f"the verdict, the JSON answer) costs {rest:.0f} µs more."
+        f"The token read, the rate limit and the cheque read cost {required:.0f} µs of CPU more "
+        f"than the bare view's SELECT: {required / budget:.0%} of the {budget:.0f} µs a "
+        f"{TARGET_GET_COST}x target would leave if it counted only the server's CPU (the bare "
+        f"view's gunicorn CPU per request under load: {bare['cpu_ms'] * 1000:.0f} µs; PostgreSQL's "
+        f"share on the same cores makes the real allowance smaller). The rest of the check (DRF's "
+        f"request, authentication and permission steps, the verdict, the JSON answer) costs "
+        f"{rest:.0f} µs more."
     )
 
 
