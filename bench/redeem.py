@@ -167,21 +167,25 @@ def _proc_stat(pid: int) -> ProcStat | None:
     )
 
 
-def cpu_snapshot(server_pid: int | None = None) -> dict:
-    line = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    values = [int(v) for v in line]
-    idle = values[3] + values[4]
-    per_process: dict[int, ProcStat] = {}
+def _processes() -> dict[int, ProcStat]:
+    found: dict[int, ProcStat] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             stat = _proc_stat(int(entry))
             if stat:
-                per_process[int(entry)] = stat
+                found[int(entry)] = stat
+    return found
+
+
+def cpu_snapshot(server_pid: int | None = None) -> dict:
+    line = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    values = [int(v) for v in line]
+    idle = values[3] + values[4]
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
         "busy": sum(values) - idle,
         "total": sum(values),
-        "procs": per_process,
+        "procs": _processes(),
         "server_pid": server_pid,
         "children": children.ru_utime + children.ru_stime,
         "at": time.perf_counter(),
@@ -194,12 +198,7 @@ def postgres_settled(before: dict, timeout: float = 5.0) -> None:
     expected = sum(1 for stat in before["procs"].values() if stat.comm == "postgres")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        running = 0
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                stat = _proc_stat(int(entry))
-                running += bool(stat and stat.comm == "postgres")
-        if running <= expected:
+        if sum(1 for stat in _processes().values() if stat.comm == "postgres") <= expected:
             return
         time.sleep(0.05)
 
